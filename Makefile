@@ -1,0 +1,35 @@
+# The two commands of this project:
+#   make run    fetch the default model (first time) and serve it on 127.0.0.1:8080
+#   make test   install the test tools (OpenAI SDK venv), fetch the model, run every test
+# Everything builds into one target dir outside the clone, with one optimised dependency profile.
+
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/ptr-server/target
+VENV ?= $(HOME)/.cache/ptr-server/venv
+OPENAI_SDK ?= openai==3.57.0
+ARGS ?=
+
+.PHONY: run test build fetch openapi bench
+
+run:
+	cargo run -- serve --fetch $(ARGS)
+
+build:
+	cargo build
+
+fetch:
+	cargo run -- fetch-model
+
+$(VENV)/.installed:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check "$(OPENAI_SDK)"
+	touch $@
+
+test: $(VENV)/.installed
+	cargo run --quiet -- fetch-model
+	PTR_TEST_PYTHON=$(VENV)/bin/python cargo test -- --test-threads=2
+
+openapi:
+	cargo run --quiet -- openapi > openapi/openapi.json
+
+bench:
+	cargo run --quiet -- bench $(ARGS)

@@ -1,0 +1,184 @@
+//! The benchmark report: aggregation of per-request samples and its table form.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::client::RequestSample;
+use super::stats::Summary;
+use super::BenchArgs;
+
+/// What one benchmark run measured. Latencies are in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchReport {
+    /// Requests sent.
+    pub requests: usize,
+    /// Requests that failed (non-2xx, transport error, error payload).
+    pub errors: usize,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Wall-clock time of the whole run.
+    pub wall_seconds: f64,
+    /// Output tokens of all successful requests.
+    pub output_tokens: u64,
+    /// `output_tokens / wall_seconds`.
+    pub output_tokens_per_second: f64,
+    /// Time to first content or reasoning token; streaming only.
+    pub ttft: Option<Summary>,
+    /// Gaps between consecutive token-bearing chunks, pooled over requests; streaming only.
+    pub itl: Option<Summary>,
+    /// End-to-end time per successful request.
+    pub e2e: Option<Summary>,
+    /// The message of the earliest request (by request number) that failed.
+    pub first_error: Option<String>,
+}
+
+impl BenchReport {
+    /// Aggregates outcomes given in request order.
+    pub fn new(
+        outcomes: &[anyhow::Result<RequestSample>],
+        concurrency: usize,
+        wall_seconds: f64,
+    ) -> Self {
+        let samples: Vec<&RequestSample> =
+            outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+        let ttfts: Vec<f64> = samples.iter().filter_map(|s| s.ttft).collect();
+        let itls: Vec<f64> = samples.iter().flat_map(|s| s.itl.iter().copied()).collect();
+        let e2es: Vec<f64> = samples.iter().map(|s| s.e2e).collect();
+        let output_tokens = samples.iter().map(|s| s.output_tokens).sum();
+        let output_tokens_per_second = if wall_seconds > 0.0 {
+            output_tokens as f64 / wall_seconds
+        } else {
+            0.0
+        };
+        Self {
+            requests: outcomes.len(),
+            errors: outcomes.len() - samples.len(),
+            concurrency,
+            wall_seconds,
+            output_tokens,
+            output_tokens_per_second,
+            ttft: Summary::of(&ttfts),
+            itl: Summary::of(&itls),
+            e2e: Summary::of(&e2es),
+            first_error: outcomes
+                .iter()
+                .find_map(|o| o.as_ref().err().map(|e| format!("{e:#}"))),
+        }
+    }
+
+    /// The fixed-width table printed by `ptr-server bench`, ending in a newline.
+    pub fn table(&self, args: &BenchArgs) -> String {
+        let mut out = format!(
+            "ptr-server bench: {} requests, concurrency {}, max_tokens {}, stream={}, model={}",
+            self.requests, self.concurrency, args.max_tokens, args.stream, args.model
+        );
+        if let Some(rounds) = args.rounds {
+            let _ = write!(out, ", rounds={rounds}");
+        }
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "{:<12}{:>10}{:>10}{:>10}",
+            "metric", "p50", "p95", "mean"
+        );
+        row(&mut out, "ttft (s)", self.ttft, 1.0, 3);
+        row(&mut out, "itl (ms)", self.itl, 1000.0, 1);
+        row(&mut out, "e2e (s)", self.e2e, 1.0, 2);
+        let _ = writeln!(
+            out,
+            "requests {}  errors {}  output tokens {}  wall {:.1} s  throughput {:.1} tok/s",
+            self.requests,
+            self.errors,
+            self.output_tokens,
+            self.wall_seconds,
+            self.output_tokens_per_second
+        );
+        if let Some(error) = &self.first_error {
+            let _ = writeln!(out, "first error: {error}");
+        }
+        out
+    }
+}
+
+/// One table row; a missing summary prints as dashes.
+fn row(out: &mut String, label: &str, summary: Option<Summary>, scale: f64, decimals: usize) {
+    let cell = |value: Option<f64>| match value {
+        Some(v) => format!("{:>10.*}", decimals, v * scale),
+        None => format!("{:>10}", "-"),
+    };
+    let _ = writeln!(
+        out,
+        "{label:<12}{}{}{}",
+        cell(summary.map(|s| s.p50)),
+        cell(summary.map(|s| s.p95)),
+        cell(summary.map(|s| s.mean)),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::anyhow;
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    fn sample(ttft: f64, itl: &[f64], e2e: f64, tokens: u64) -> anyhow::Result<RequestSample> {
+        Ok(RequestSample {
+            ttft: Some(ttft),
+            itl: itl.to_vec(),
+            e2e,
+            output_tokens: tokens,
+        })
+    }
+
+    #[test]
+    fn aggregates_successes_and_keeps_the_first_error() {
+        let outcomes = vec![
+            sample(0.1, &[0.05, 0.07], 1.0, 10),
+            Err(anyhow!("HTTP 500: first")),
+            sample(0.3, &[0.06], 3.0, 30),
+            Err(anyhow!("second")),
+        ];
+        let report = BenchReport::new(&outcomes, 2, 4.0);
+        assert_eq!(report.requests, 4);
+        assert_eq!(report.errors, 2);
+        assert_eq!(report.output_tokens, 40);
+        assert_eq!(report.output_tokens_per_second, 10.0);
+        assert_eq!(report.first_error.as_deref(), Some("HTTP 500: first"));
+        assert_eq!(report.itl.map(|s| s.p50), Some(0.06));
+        assert_eq!(report.e2e.map(|s| s.mean), Some(2.0));
+    }
+
+    #[test]
+    fn table_prints_aligned_rows_and_dashes() {
+        let args =
+            Cli::parse_from(["bench", "--url", "http://x", "--model", "m", "--stream"]).bench;
+        let outcomes = vec![Ok(RequestSample {
+            ttft: None,
+            itl: vec![],
+            e2e: 7.1,
+            output_tokens: 128,
+        })];
+        let table = BenchReport::new(&outcomes, 1, 10.0).table(&args);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[0],
+            "ptr-server bench: 1 requests, concurrency 1, max_tokens 128, stream=true, model=m"
+        );
+        assert_eq!(lines[1], "metric             p50       p95      mean");
+        assert_eq!(lines[2], "ttft (s)             -         -         -");
+        assert_eq!(lines[4], "e2e (s)           7.10      7.10      7.10");
+        assert_eq!(
+            lines[5],
+            "requests 1  errors 0  output tokens 128  wall 10.0 s  throughput 12.8 tok/s"
+        );
+        assert_eq!(lines.len(), 6);
+    }
+}

@@ -1,0 +1,198 @@
+//! What OpenAI-style response payloads mean for the benchmark: which stream
+//! chunks carry tokens, where usage and errors are, and the per-stream timing
+//! tally that turns chunk arrival times into TTFT and inter-token gaps.
+
+use std::time::Instant;
+
+use anyhow::{anyhow, bail};
+use serde_json::Value;
+
+use super::client::RequestSample;
+use super::sse::SseEvent;
+
+/// How much of an error body to keep in a message.
+const MAX_ERROR_BODY_CHARS: usize = 300;
+
+/// Accumulates the timing of one stream's events.
+#[derive(Debug)]
+pub struct StreamTally {
+    start: Instant,
+    first_token: Option<Instant>,
+    last_token: Option<Instant>,
+    itl: Vec<f64>,
+    token_events: u64,
+    usage_tokens: Option<u64>,
+}
+
+impl StreamTally {
+    /// Starts a tally for a request sent at `start`.
+    pub fn new(start: Instant) -> Self {
+        Self {
+            start,
+            first_token: None,
+            last_token: None,
+            itl: Vec::new(),
+            token_events: 0,
+            usage_tokens: None,
+        }
+    }
+
+    /// Records one event received at `at`; `Ok(true)` once the stream is done.
+    pub fn observe(&mut self, event: SseEvent, at: Instant) -> anyhow::Result<bool> {
+        let data = match event {
+            SseEvent::Done => return Ok(true),
+            SseEvent::Data(data) => data,
+        };
+        let chunk: Value = serde_json::from_str(&data)
+            .map_err(|e| anyhow!("invalid JSON in stream ({e}): {}", truncate(&data)))?;
+        if let Some(message) = error_message(&chunk) {
+            bail!("error in stream: {message}");
+        }
+        if let Some(tokens) = completion_tokens(&chunk) {
+            self.usage_tokens = Some(tokens);
+        }
+        if carries_token(&chunk) {
+            self.token_events += 1;
+            match self.last_token {
+                Some(last) => self.itl.push(at.duration_since(last).as_secs_f64()),
+                None => self.first_token = Some(at),
+            }
+            self.last_token = Some(at);
+        }
+        Ok(false)
+    }
+
+    /// The sample of a stream that ended at `end`.
+    pub fn finish(self, end: Instant) -> RequestSample {
+        RequestSample {
+            ttft: self
+                .first_token
+                .map(|t| t.duration_since(self.start).as_secs_f64()),
+            itl: self.itl,
+            e2e: end.duration_since(self.start).as_secs_f64(),
+            output_tokens: self.usage_tokens.unwrap_or(self.token_events),
+        }
+    }
+}
+
+/// Whether `choices[0].delta` holds visible or reasoning text. `reasoning` is
+/// the field name newer vLLM releases use for `reasoning_content`.
+fn carries_token(chunk: &Value) -> bool {
+    let delta = &chunk["choices"][0]["delta"];
+    ["content", "reasoning_content", "reasoning"]
+        .iter()
+        .any(|&field| delta[field].as_str().is_some_and(|text| !text.is_empty()))
+}
+
+/// `usage.completion_tokens`, when the payload has it.
+pub fn completion_tokens(json: &Value) -> Option<u64> {
+    json["usage"]["completion_tokens"].as_u64()
+}
+
+/// The message of an OpenAI error envelope (`{"error": {"message": …}}`), a bare
+/// `{"error": "…"}`, or else the raw `error` value; `None` without a non-null `error`.
+pub fn error_message(json: &Value) -> Option<String> {
+    let error = json.get("error").filter(|error| !error.is_null())?;
+    let message = error["message"].as_str().or_else(|| error.as_str());
+    Some(message.map_or_else(|| truncate(&error.to_string()), str::to_owned))
+}
+
+/// A short message for an error response body, JSON envelope or plain text.
+pub fn describe_error_body(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|json| error_message(&json))
+        .unwrap_or_else(|| truncate(body.trim()))
+}
+
+/// `text` cut to [`MAX_ERROR_BODY_CHARS`] characters, for error messages.
+pub fn truncate(text: &str) -> String {
+    match text.char_indices().nth(MAX_ERROR_BODY_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn data(value: Value) -> SseEvent {
+        SseEvent::Data(value.to_string())
+    }
+
+    fn delta(field: &str, text: &str) -> SseEvent {
+        data(json!({"choices": [{"index": 0, "delta": {field: text}}]}))
+    }
+
+    #[test]
+    fn tally_times_token_chunks_and_prefers_usage() {
+        let start = Instant::now();
+        let ms = |n| start + Duration::from_millis(n);
+        let mut tally = StreamTally::new(start);
+        assert!(!tally
+            .observe(delta("role", "assistant"), ms(50))
+            .expect("ok"));
+        assert!(!tally
+            .observe(delta("reasoning_content", "hmm"), ms(100))
+            .expect("ok"));
+        assert!(!tally.observe(delta("content", ""), ms(120)).expect("ok"));
+        assert!(!tally.observe(delta("content", "Hi"), ms(130)).expect("ok"));
+        let usage = json!({"choices": [], "usage": {"completion_tokens": 5}});
+        assert!(!tally.observe(data(usage), ms(140)).expect("ok"));
+        assert!(tally.observe(SseEvent::Done, ms(150)).expect("ok"));
+        let sample = tally.finish(ms(160));
+        assert!((sample.ttft.expect("saw tokens") - 0.1).abs() < 1e-9);
+        assert_eq!(sample.itl.len(), 1);
+        assert!((sample.itl[0] - 0.03).abs() < 1e-9);
+        assert!((sample.e2e - 0.16).abs() < 1e-9);
+        assert_eq!(sample.output_tokens, 5);
+    }
+
+    #[test]
+    fn tally_counts_token_events_without_usage() {
+        let start = Instant::now();
+        let mut tally = StreamTally::new(start);
+        for _ in 0..3 {
+            tally.observe(delta("content", "x"), start).expect("ok");
+        }
+        assert_eq!(tally.finish(start).output_tokens, 3);
+    }
+
+    #[test]
+    fn tally_rejects_error_chunks_and_bad_json() {
+        let mut tally = StreamTally::new(Instant::now());
+        let err = tally
+            .observe(data(json!({"error": {"message": "boom"}})), Instant::now())
+            .expect_err("error chunk");
+        assert!(err.to_string().contains("boom"));
+        let bad = SseEvent::Data("{not json".to_owned());
+        assert!(tally.observe(bad, Instant::now()).is_err());
+    }
+
+    #[test]
+    fn error_bodies_are_described_briefly() {
+        assert_eq!(
+            describe_error_body(r#"{"error":{"message":"no such model"}}"#),
+            "no such model"
+        );
+        assert_eq!(
+            describe_error_body(r#"{"error":"overloaded"}"#),
+            "overloaded"
+        );
+        assert_eq!(
+            describe_error_body(r#"{"error":null,"x":1}"#),
+            r#"{"error":null,"x":1}"#
+        );
+        assert_eq!(describe_error_body(" Bad Gateway \n"), "Bad Gateway");
+        let long = "é".repeat(1000);
+        assert_eq!(
+            describe_error_body(&long).chars().count(),
+            MAX_ERROR_BODY_CHARS + 1
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! What each subcommand does, once the command line is parsed.
+
+use anyhow::Context;
+
+use crate::config::{Cli, Command, FetchArgs};
+use crate::fetch::ModelCache;
+use crate::registry::ModelRegistry;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(config) => {
+            tracing::info!(?config, "starting");
+            crate::server::start(config)
+                .await?
+                .run_until(crate::server::shutdown_signal())
+                .await
+        }
+        Command::FetchModel(args) => tokio::task::spawn_blocking(move || fetch_models(&args)).await?,
+        Command::Openapi => {
+            print!("{}", crate::http::docs::spec_json());
+            Ok(())
+        }
+        Command::Bench(args) => crate::bench::run(args).await,
+    }
+}
+
+fn fetch_models(args: &FetchArgs) -> anyhow::Result<()> {
+    let registry = ModelRegistry::load(&args.source.models)?;
+    let cache = ModelCache::new(
+        args.source.model_cache.clone().unwrap_or_else(ModelCache::default_dir),
+        args.source.python.clone(),
+    );
+    let specs: Vec<_> = if args.all {
+        registry.models().to_vec()
+    } else if args.ids.is_empty() {
+        vec![registry.default_model().clone()]
+    } else {
+        args.ids
+            .iter()
+            .map(|id| registry.get(id).cloned().with_context(|| format!("models.toml declares no model `{id}`")))
+            .collect::<anyhow::Result<_>>()?
+    };
+    for spec in specs {
+        let (path, fetched) = cache.ensure(&spec)?;
+        let what = if fetched { "fetched" } else { "already cached" };
+        println!("{}: {what} at {}", spec.id, path.display());
+    }
+    Ok(())
+}

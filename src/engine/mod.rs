@@ -1,0 +1,131 @@
+//! The engine seam: everything above this module (the refinement loop, the HTTP layer) talks to a
+//! model only through the object-safe [`Engine`] trait. [`mistral::MistralEngine`] is the real
+//! implementation on mistral.rs; [`fake::FakeEngine`] is a scripted one for HTTP-layer tests.
+//!
+//! A generation is a stream of [`EngineEvent`]s. Dropping the stream cancels the generation: the
+//! engine must stop producing tokens for it within a token or two.
+
+pub mod fake;
+pub mod mistral;
+mod stats;
+
+use std::pin::Pin;
+
+use futures::Stream;
+
+pub use stats::{EngineStats, StatsSnapshot};
+
+/// Who wrote a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+/// One chat turn, text only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+        }
+    }
+}
+
+/// Decoding settings for one generation, already validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampling {
+    /// 0 means greedy (deterministic) decoding.
+    pub temperature: f64,
+    /// Nucleus sampling mass in (0, 1]; `None` = no top-p filter.
+    pub top_p: Option<f64>,
+    /// Most tokens to generate.
+    pub max_tokens: u32,
+    /// Strings that end the generation (not included in the output).
+    pub stop: Vec<String>,
+}
+
+/// What to generate from.
+#[derive(Debug, Clone)]
+pub struct GenerationRequest {
+    pub messages: Vec<ChatMessage>,
+    pub sampling: Sampling,
+}
+
+/// Why a generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// End of sequence or a stop string.
+    Stop,
+    /// `max_tokens` (or the context) was reached.
+    Length,
+}
+
+impl FinishReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::Length => "length",
+        }
+    }
+}
+
+/// The end of a generation, with its token counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finish {
+    pub reason: FinishReason,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+}
+
+/// One item of a generation stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// New text (usually one token's worth).
+    Delta(String),
+    /// The generation ended; nothing follows.
+    Finished(Finish),
+}
+
+/// Failures the engine reports.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The engine refused the request's input.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The prompt does not fit the model's context.
+    #[error("the prompt has {prompt_tokens} tokens but the model's context is {context} tokens")]
+    ContextLength { prompt_tokens: u32, context: u32 },
+    /// The engine failed (a bug or a broken model); details go to the log.
+    #[error("engine failure: {0}")]
+    Internal(String),
+}
+
+/// A generation in progress. Dropping it cancels the generation.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<EngineEvent, EngineError>> + Send>>;
+
+/// A loaded model that can generate chat completions.
+#[async_trait::async_trait]
+pub trait Engine: Send + Sync {
+    /// The model id clients use.
+    fn model_id(&self) -> &str;
+
+    /// Context length in tokens (prompt plus completion).
+    fn context_length(&self) -> u32;
+
+    /// Counters of the engine's own work (sequences running, cancelled).
+    fn stats(&self) -> StatsSnapshot;
+
+    /// Tokens the chat template makes of these messages, generation prompt included.
+    async fn count_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<u32, EngineError>;
+
+    /// Starts a generation.
+    async fn generate(&self, request: GenerationRequest) -> Result<EventStream, EngineError>;
+}

@@ -1,0 +1,185 @@
+//! The one HTTP error type. Every error leaves the server as the OpenAI envelope
+//! `{"error":{"message","type","param","code"}}`, and the table in [`ErrorKind::status_type_code`]
+//! is the only place that decides a status.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::engine::EngineError;
+
+/// What went wrong, as far as the client is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidRequest,
+    ContextLengthExceeded,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    Unauthorized,
+    ModelNotFound,
+    NotFound,
+    MethodNotAllowed,
+    Overloaded,
+    ModelLoading,
+    Internal,
+}
+
+impl ErrorKind {
+    /// The table: kind → (HTTP status, OpenAI `type`, `code`).
+    pub fn status_type_code(self) -> (StatusCode, &'static str, &'static str) {
+        use ErrorKind::*;
+        match self {
+            InvalidRequest => (StatusCode::BAD_REQUEST, "invalid_request_error", "invalid_value"),
+            ContextLengthExceeded => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "context_length_exceeded",
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request_error",
+                "unsupported_media_type",
+            ),
+            PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                "payload_too_large",
+            ),
+            Unauthorized => (StatusCode::UNAUTHORIZED, "authentication_error", "invalid_api_key"),
+            ModelNotFound => (StatusCode::NOT_FOUND, "invalid_request_error", "model_not_found"),
+            NotFound => (StatusCode::NOT_FOUND, "invalid_request_error", "not_found"),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request_error",
+                "method_not_allowed",
+            ),
+            Overloaded => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "server_overloaded"),
+            ModelLoading => (StatusCode::SERVICE_UNAVAILABLE, "server_error", "model_loading"),
+            Internal => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal_error"),
+        }
+    }
+}
+
+/// An error answered to a client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub param: Option<String>,
+}
+
+/// The OpenAI error envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+/// The body of the OpenAI error envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub message: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub param: Option<String>,
+    pub code: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            param: None,
+        }
+    }
+
+    /// A 400 naming the offending field.
+    pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::InvalidRequest,
+            message: message.into(),
+            param: Some(param.into()),
+        }
+    }
+
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.kind.status_type_code().0
+    }
+
+    /// The envelope, for JSON bodies and in-stream error events alike.
+    pub fn envelope(&self) -> ErrorEnvelope {
+        let (_, kind, code) = self.kind.status_type_code();
+        ErrorEnvelope {
+            error: ErrorBody {
+                message: self.message.clone(),
+                kind: kind.to_string(),
+                param: self.param.clone(),
+                code: Some(code.to_string()),
+            },
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::InvalidRequest(m) => ApiError::new(ErrorKind::InvalidRequest, m),
+            EngineError::ContextLength { .. } => {
+                ApiError::new(ErrorKind::ContextLengthExceeded, e.to_string()).with_param("messages")
+            }
+            EngineError::Internal(m) => {
+                tracing::error!(error = %m, "engine failure");
+                ApiError::new(ErrorKind::Internal, "the engine failed; see the server log")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut response = (status, axum::Json(self.envelope())).into_response();
+        if matches!(self.kind, ErrorKind::Overloaded | ErrorKind::ModelLoading) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_mistakes_are_never_5xx() {
+        use ErrorKind::*;
+        for k in [
+            InvalidRequest,
+            ContextLengthExceeded,
+            UnsupportedMediaType,
+            PayloadTooLarge,
+            Unauthorized,
+            ModelNotFound,
+            NotFound,
+            MethodNotAllowed,
+            Overloaded,
+        ] {
+            assert!(k.status_type_code().0.is_client_error(), "{k:?}");
+        }
+    }
+
+    #[test]
+    fn overload_carries_retry_after() {
+        let r = ApiError::new(ErrorKind::Overloaded, "busy").into_response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+    }
+}

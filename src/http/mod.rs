@@ -1,0 +1,68 @@
+//! The HTTP layer: routes, extractors, validation, OpenAI wire types, SSE, auth and metrics
+//! middleware. [`router`] builds the one `Router` that both `serve` and the tests use.
+
+mod chat;
+mod chat_stream;
+pub mod docs;
+mod extract;
+mod middleware;
+mod ops;
+mod refinements;
+pub mod state;
+mod validate;
+pub mod wire;
+
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::error::{ApiError, ErrorKind};
+pub use state::{AppState, Limits, ModelPool, ModelSlot};
+
+/// Route paths, in one place.
+pub mod routes {
+    pub const CHAT_COMPLETIONS: &str = "/v1/chat/completions";
+    pub const REFINEMENTS: &str = "/v1/refinements";
+    pub const MODELS: &str = "/v1/models";
+    pub const HEALTH: &str = "/health";
+    pub const READY: &str = "/ready";
+    pub const METRICS: &str = "/metrics";
+    pub const OPENAPI: &str = "/openapi.json";
+    pub const DOCS: &str = "/docs";
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorKind::NotFound, "No such route; see /docs")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorKind::MethodNotAllowed, "Method not allowed on this route; see /docs")
+}
+
+/// The application: every route with its middleware.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route(routes::CHAT_COMPLETIONS, post(chat::chat_completions))
+        .route(routes::REFINEMENTS, post(refinements::refinements))
+        .route(routes::MODELS, get(ops::list_models))
+        .route_layer(from_fn_with_state(state.clone(), middleware::require_api_key));
+    let header = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(v1)
+        .route(routes::HEALTH, get(ops::health))
+        .route(routes::READY, get(ops::ready))
+        .route(routes::METRICS, get(ops::metrics))
+        .route(routes::OPENAPI, get(docs::openapi_json))
+        .route(routes::DOCS, get(docs::docs_page))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), middleware::track))
+        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(PropagateRequestIdLayer::new(header.clone()))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
+        .with_state(state)
+}

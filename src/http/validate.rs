@@ -1,0 +1,181 @@
+//! Validation: a parsed [`ChatCompletionRequest`] becomes a [`ValidChat`] — engine resolved,
+//! defaults applied, every limit checked, the prompt counted against the context — before any
+//! response byte is sent, so a client always gets a real 4xx status rather than an error event
+//! inside a 200 stream. Messages name the field and the limit.
+
+use std::sync::Arc;
+
+use super::state::AppState;
+use super::wire::{ChatCompletionRequest, InputContent, InputMessage, StopField};
+use crate::engine::{ChatMessage, Engine, GenerationRequest, Role, Sampling};
+use crate::error::{ApiError, ErrorKind};
+use crate::refine::RefinePlan;
+
+/// Most stop strings, as in the OpenAI API.
+const MAX_STOP: usize = 4;
+/// Longest refinement instruction, in characters.
+const MAX_INSTRUCTION_CHARS: usize = 4000;
+
+/// A request that passed validation.
+pub struct ValidChat {
+    pub engine: Arc<dyn Engine>,
+    pub model: String,
+    pub generation: GenerationRequest,
+    pub plan: RefinePlan,
+    pub stream: bool,
+    pub include_usage: bool,
+}
+
+fn message(i: usize, m: InputMessage) -> Result<ChatMessage, ApiError> {
+    let role = match m.role.as_str() {
+        "system" | "developer" => Role::System,
+        "user" => Role::User,
+        "assistant" => Role::Assistant,
+        other => {
+            return Err(ApiError::invalid(
+                format!("messages[{i}].role"),
+                format!("Unsupported role `{other}`: use system, developer, user or assistant"),
+            ))
+        }
+    };
+    let content = match m.content {
+        None if role == Role::Assistant => String::new(),
+        None => {
+            return Err(ApiError::invalid(format!("messages[{i}].content"), "`content` is required"))
+        }
+        Some(InputContent::Text(t)) => t,
+        Some(InputContent::Parts(parts)) => {
+            let mut text = String::new();
+            for (j, p) in parts.into_iter().enumerate() {
+                match (p.kind.as_str(), p.text) {
+                    ("text", Some(t)) => text.push_str(&t),
+                    _ => {
+                        return Err(ApiError::invalid(
+                            format!("messages[{i}].content[{j}]"),
+                            "Only text content parts (`{\"type\":\"text\",\"text\":…}`) are supported",
+                        ))
+                    }
+                }
+            }
+            text
+        }
+    };
+    Ok(ChatMessage { role, content })
+}
+
+fn positive(value: i64, field: &str) -> Result<u32, ApiError> {
+    if value < 1 {
+        return Err(ApiError::invalid(field, format!("`{field}` must be >= 1, got {value}")));
+    }
+    Ok(value.min(u32::MAX as i64) as u32)
+}
+
+fn stops(stop: Option<StopField>) -> Result<Vec<String>, ApiError> {
+    let list = match stop {
+        None => vec![],
+        Some(StopField::One(s)) => vec![s],
+        Some(StopField::Many(v)) => v,
+    };
+    if list.len() > MAX_STOP {
+        return Err(ApiError::invalid("stop", format!("`stop` takes at most {MAX_STOP} strings")));
+    }
+    if list.iter().any(String::is_empty) {
+        return Err(ApiError::invalid("stop", "`stop` strings must not be empty"));
+    }
+    Ok(list)
+}
+
+/// Checks `req` and resolves everything it refers to.
+pub async fn validate(req: ChatCompletionRequest, state: &AppState) -> Result<ValidChat, ApiError> {
+    if let Some(n) = req.n.filter(|&n| n != 1) {
+        return Err(ApiError::invalid("n", format!("Only `n` = 1 is supported, got {n}")));
+    }
+    if req.messages.is_empty() {
+        return Err(ApiError::invalid("messages", "`messages` must hold at least one message"));
+    }
+    let messages = req
+        .messages
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| message(i, m))
+        .collect::<Result<Vec<_>, _>>()?;
+    let temperature = req.temperature.unwrap_or(1.0);
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(ApiError::invalid("temperature", format!("`temperature` must be between 0 and 2, got {temperature}")));
+    }
+    if let Some(p) = req.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
+        return Err(ApiError::invalid("top_p", format!("`top_p` must be > 0 and <= 1, got {p}")));
+    }
+    let max_tokens = match (req.max_completion_tokens, req.max_tokens) {
+        (Some(v), _) => Some(positive(v, "max_completion_tokens")?),
+        (None, Some(v)) => Some(positive(v, "max_tokens")?),
+        (None, None) => None,
+    };
+    let max_field = if req.max_completion_tokens.is_some() { "max_completion_tokens" } else { "max_tokens" };
+    let stop = stops(req.stop)?;
+    let refinement = req.refinement.unwrap_or(super::wire::RefinementParams {
+        rounds: None,
+        instruction: None,
+        early_stop: None,
+        max_total_tokens: None,
+    });
+    let cap = state.limits.max_rounds;
+    if let Some(r) = refinement.rounds.filter(|&r| r < 1 || r > cap as i64) {
+        return Err(ApiError::invalid("refinement.rounds", format!("`refinement.rounds` must be between 1 and {cap}, got {r}")));
+    }
+    if let Some(i) = &refinement.instruction {
+        if i.trim().is_empty() || i.chars().count() > MAX_INSTRUCTION_CHARS {
+            return Err(ApiError::invalid("refinement.instruction", format!("`refinement.instruction` must be 1 to {MAX_INSTRUCTION_CHARS} characters")));
+        }
+    }
+    let budget = refinement
+        .max_total_tokens
+        .map(|b| positive(b, "refinement.max_total_tokens"))
+        .transpose()?;
+
+    let serving = state.models.resolve(req.model.as_deref())?;
+    let engine = serving.engine;
+    let context = engine.context_length();
+    if let Some(m) = max_tokens.filter(|&m| m >= context) {
+        return Err(ApiError::invalid(max_field, format!("`{max_field}` must be below the model's context of {context} tokens, got {m}")));
+    }
+    let prompt_tokens = engine.count_prompt_tokens(&messages).await?;
+    if prompt_tokens >= context {
+        return Err(ApiError::new(
+            ErrorKind::ContextLengthExceeded,
+            format!("This model's maximum context length is {context} tokens, but the messages use {prompt_tokens} tokens"),
+        )
+        .with_param("messages"));
+    }
+    if let Some(m) = max_tokens.filter(|&m| prompt_tokens + m > context) {
+        return Err(ApiError::new(
+            ErrorKind::ContextLengthExceeded,
+            format!("This model's maximum context length is {context} tokens, but {prompt_tokens} prompt tokens plus {max_field} = {m} exceed it"),
+        )
+        .with_param(max_field));
+    }
+    let defaults = serving.defaults;
+    let plan = RefinePlan {
+        rounds: refinement.rounds.map(|r| r as u32).unwrap_or(defaults.rounds.min(cap)),
+        instruction: refinement.instruction.unwrap_or(defaults.instruction),
+        early_stop: refinement.early_stop.unwrap_or(defaults.early_stop),
+        max_total_tokens: budget.or(defaults.max_total_tokens),
+        first_prompt_tokens: prompt_tokens,
+    };
+    Ok(ValidChat {
+        model: engine.model_id().to_string(),
+        generation: GenerationRequest {
+            messages,
+            sampling: Sampling {
+                temperature,
+                top_p: req.top_p,
+                max_tokens: max_tokens.unwrap_or(context - prompt_tokens),
+                stop,
+            },
+        },
+        engine,
+        plan,
+        stream: req.stream.unwrap_or(false),
+        include_usage: req.stream_options.and_then(|o| o.include_usage).unwrap_or(false),
+    })
+}

@@ -1,0 +1,287 @@
+//! OpenAI wire types (requests, responses, stream chunks) plus the `refinement` extension and
+//! the payloads of the native `/v1/refinements` events. Numbers a client may get wrong are
+//! parsed wide (`i64`) so validation, not the JSON parser, names the field and the limit.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /v1/chat/completions` and `POST /v1/refinements` body. Unknown fields are ignored.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "model": "smollm2-135m-instruct",
+    "messages": [{"role": "user", "content": "What is the capital of France?"}],
+    "temperature": 0, "max_tokens": 64,
+    "refinement": {"rounds": 3, "early_stop": true}
+}))]
+pub struct ChatCompletionRequest {
+    /// Model id from `/v1/models`; the server's default model when left out.
+    #[serde(default)]
+    pub model: Option<String>,
+    pub messages: Vec<InputMessage>,
+    /// 0 (greedy, deterministic) to 2. Default 1.
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// In (0, 1]. Default 1.
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    /// Most tokens per round (legacy name).
+    #[serde(default)]
+    pub max_tokens: Option<i64>,
+    /// Most tokens per round; wins over `max_tokens`.
+    #[serde(default)]
+    pub max_completion_tokens: Option<i64>,
+    /// Up to 4 stop strings.
+    #[serde(default)]
+    pub stop: Option<StopField>,
+    /// Accepted for compatibility. mistral.rs 0.8.1 has no per-request seed: greedy requests
+    /// (temperature 0) are deterministic whatever the seed; sampled ones are not reproducible.
+    #[serde(default)]
+    pub seed: Option<i64>,
+    /// Only 1 is supported.
+    #[serde(default)]
+    pub n: Option<i64>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    /// Progressive refinement settings (ptr-server extension).
+    #[serde(default)]
+    pub refinement: Option<RefinementParams>,
+}
+
+/// One input message.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct InputMessage {
+    /// `system`, `developer`, `user` or `assistant`.
+    pub role: String,
+    #[serde(default)]
+    pub content: Option<InputContent>,
+}
+
+/// Message content: a string or an array of text parts.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum InputContent {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+/// One content part; only `text` parts are supported.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ContentPart {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// `stop`: one string or a list.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum StopField {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct StreamOptions {
+    /// Send a last chunk with `usage` summed over all rounds.
+    #[serde(default)]
+    pub include_usage: Option<bool>,
+}
+
+/// The `refinement` extension. Each field defaults to the model's setting in models.toml.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"rounds": 3, "instruction": "Please further think about and give me a more precise and professional answer.", "early_stop": true, "max_total_tokens": 2048}))]
+pub struct RefinementParams {
+    /// Rounds to run, 1 (plain completion) up to the server's cap.
+    #[serde(default)]
+    pub rounds: Option<i64>,
+    /// The user turn that asks for another round.
+    #[serde(default)]
+    pub instruction: Option<String>,
+    /// Stop when a round repeats the previous one (`converged`).
+    #[serde(default)]
+    pub early_stop: Option<bool>,
+    /// Budget of generated tokens over all rounds (`budget`).
+    #[serde(default)]
+    pub max_total_tokens: Option<i64>,
+}
+
+/// Token counts.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub total_tokens: u32,
+}
+
+impl Usage {
+    pub fn new(prompt_tokens: u32, completion_tokens: u32) -> Self {
+        Self {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+        }
+    }
+}
+
+/// A non-streaming chat completion.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatCompletion {
+    pub id: String,
+    /// Always `chat.completion`.
+    pub object: &'static str,
+    pub created: u64,
+    pub model: String,
+    pub system_fingerprint: String,
+    pub choices: Vec<Choice>,
+    /// Summed over all rounds.
+    pub usage: Usage,
+    /// Every round and why the loop stopped (ptr-server extension).
+    pub refinement: RefinementReport,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Choice {
+    pub index: u32,
+    pub message: AssistantMessage,
+    /// `stop` or `length`, from the last round.
+    pub finish_reason: String,
+    #[schema(value_type = Option<Object>)]
+    pub logprobs: Option<()>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssistantMessage {
+    /// Always `assistant`.
+    pub role: &'static str,
+    /// The last round's answer.
+    pub content: String,
+    /// The earlier rounds, each under a `[Round k]` header; absent for one round.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+}
+
+/// The rounds of one request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefinementReport {
+    pub rounds: Vec<RoundReport>,
+    /// `rounds_done`, `converged`, `budget` or `length`.
+    pub stop_reason: String,
+}
+
+/// One round of a refinement.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RoundReport {
+    pub round: u32,
+    pub content: String,
+    pub finish_reason: String,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub elapsed_ms: u64,
+    /// Time from the round's start to its first token.
+    pub ttft_ms: Option<u64>,
+    /// Differs from the previous round after normalising whitespace and case.
+    pub changed: bool,
+}
+
+/// A streamed chunk (`chat.completion.chunk`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatCompletionChunk {
+    pub id: String,
+    pub object: &'static str,
+    pub created: u64,
+    pub model: String,
+    pub system_fingerprint: String,
+    pub choices: Vec<ChunkChoice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// The round this chunk belongs to (ptr-server extension).
+    pub refinement: RoundTag,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChunkChoice {
+    pub index: u32,
+    pub delta: ChunkDelta,
+    pub finish_reason: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub logprobs: Option<()>,
+}
+
+/// Earlier rounds arrive as `reasoning_content` (and `reasoning`), the final answer as `content`.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct ChunkDelta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct RoundTag {
+    pub round: u32,
+}
+
+/// `GET /v1/models`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelList {
+    /// Always `list`.
+    pub object: &'static str,
+    pub data: Vec<ModelCard>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelCard {
+    pub id: String,
+    /// Always `model`.
+    pub object: &'static str,
+    pub created: u64,
+    pub owned_by: String,
+    /// Context length in tokens.
+    pub context_length: u32,
+    /// Default refinement rounds for this model.
+    pub default_rounds: u32,
+}
+
+/// `round.started` event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoundStartedEvent {
+    pub round: u32,
+}
+
+/// `round.delta` event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoundDeltaEvent {
+    pub round: u32,
+    pub text: String,
+}
+
+/// `round.completed` event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoundCompletedEvent {
+    pub round: u32,
+    pub content: String,
+    pub finish_reason: String,
+    pub usage: Usage,
+    pub elapsed_ms: u64,
+    /// Time from the round's start to its first token.
+    pub ttft_ms: Option<u64>,
+    pub changed: bool,
+}
+
+/// `refinement.completed` event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefinementCompletedEvent {
+    /// Rounds run.
+    pub rounds: u32,
+    pub stop_reason: String,
+    /// The final answer (the last round's).
+    pub content: String,
+    pub usage: Usage,
+}

@@ -1,0 +1,15 @@
+//! The `ptr-server` binary: parse the command line, set up logging, run the subcommand.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,mistralrs_core=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    ptr_server::commands::run(ptr_server::config::Cli::parse()).await
+}

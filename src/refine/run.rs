@@ -1,0 +1,183 @@
+//! [`Refiner`]: runs the rounds of one request and reports them as a stream of events.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{Stream, StreamExt};
+
+use super::{same_answer, RefineEvent, RefinePlan, RefineSummary, RoundRecord, StopReason};
+use crate::engine::{ChatMessage, Engine, EngineError, EngineEvent, GenerationRequest, Role};
+use crate::metrics::Metrics;
+
+/// Runs refinement rounds on one engine.
+#[derive(Clone)]
+pub struct Refiner {
+    engine: Arc<dyn Engine>,
+    metrics: Arc<Metrics>,
+}
+
+/// Counts the generation in flight, and as cancelled if dropped before it ended.
+struct InFlight {
+    metrics: Arc<Metrics>,
+    ended: bool,
+}
+
+impl InFlight {
+    fn new(metrics: Arc<Metrics>) -> Self {
+        metrics.in_flight.inc();
+        Self { metrics, ended: false }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.metrics.in_flight.dec();
+        if !self.ended {
+            self.metrics.cancelled.inc();
+        }
+    }
+}
+
+/// An earlier answer as it appears in later rounds' prompts: in full, plus a newline.
+///
+/// Why the newline: mistral.rs 0.8.1 caches a finished sequence's KV under all its tokens, but
+/// the last token (the end-of-turn it sampled) was never fed through the model, so its KV slot is
+/// empty. A next prompt that repeats the answer *and* that token matches the whole key, and the
+/// engine then reuses the empty slot: greedy output changes. Ending the turn with a newline makes
+/// the prompt diverge at that position, so the reused prefix is exactly the computed one.
+fn answer_turn(content: &str) -> String {
+    format!("{content}\n")
+}
+
+impl Refiner {
+    pub fn new(engine: Arc<dyn Engine>, metrics: Arc<Metrics>) -> Self {
+        Self { engine, metrics }
+    }
+
+    /// Runs up to `plan.rounds` rounds of `request`. The stream ends after `Completed` or
+    /// `Failed`; dropping it early cancels the current round and skips the rest.
+    pub fn run(
+        self,
+        request: GenerationRequest,
+        plan: RefinePlan,
+    ) -> impl Stream<Item = RefineEvent> + Send + 'static {
+        async_stream::stream! {
+            let started = Instant::now();
+            let mut guard = InFlight::new(self.metrics.clone());
+            let context = self.engine.context_length();
+            let mut messages = request.messages.clone();
+            let mut rounds: Vec<RoundRecord> = Vec::new();
+            let mut used = 0u32;
+            let mut stop = StopReason::RoundsDone;
+            for round in 1..=plan.rounds {
+                let mut sampling = request.sampling.clone();
+                let mut prompt_tokens = plan.first_prompt_tokens;
+                if let Some(prev) = rounds.last() {
+                    if let Some(budget) = plan.max_total_tokens {
+                        let remaining = budget.saturating_sub(used);
+                        if remaining == 0 || remaining < prev.completion_tokens {
+                            stop = StopReason::Budget;
+                            break;
+                        }
+                    }
+                    messages.push(ChatMessage::new(Role::Assistant, answer_turn(&prev.content)));
+                    messages.push(ChatMessage::new(Role::User, plan.instruction.clone()));
+                    prompt_tokens = match self.engine.count_prompt_tokens(&messages).await {
+                        Ok(n) => n,
+                        Err(e) => { guard.ended = true; yield RefineEvent::Failed(e); return; }
+                    };
+                    if prompt_tokens >= context {
+                        stop = StopReason::Length;
+                        break;
+                    }
+                    sampling.max_tokens = sampling.max_tokens.min(context - prompt_tokens);
+                }
+                if let Some(budget) = plan.max_total_tokens {
+                    sampling.max_tokens = sampling.max_tokens.min(budget.saturating_sub(used)).max(1);
+                }
+                yield RefineEvent::RoundStarted { round, last: round == plan.rounds };
+                let label = [round.to_string()];
+                self.metrics.rounds_started.with_label_values(&label).inc();
+                let round_start = Instant::now();
+                let gen = GenerationRequest { messages: messages.clone(), sampling };
+                let mut events = match self.engine.generate(gen).await {
+                    Ok(s) => s,
+                    Err(e) => { guard.ended = true; yield RefineEvent::Failed(e); return; }
+                };
+                let mut content = String::new();
+                let mut first_token: Option<Instant> = None;
+                let mut last_token = round_start;
+                let mut finish = None;
+                while let Some(event) = events.next().await {
+                    match event {
+                        Ok(EngineEvent::Delta(text)) => {
+                            let now = Instant::now();
+                            match first_token {
+                                None => {
+                                    first_token = Some(now);
+                                    if round == 1 {
+                                        self.metrics.ttft.observe((now - started).as_secs_f64());
+                                    }
+                                }
+                                Some(_) => self.metrics.inter_token.observe((now - last_token).as_secs_f64()),
+                            }
+                            last_token = now;
+                            content.push_str(&text);
+                            yield RefineEvent::Delta { round, text };
+                        }
+                        Ok(EngineEvent::Finished(f)) => { finish = Some(f); break; }
+                        Err(e) => { guard.ended = true; yield RefineEvent::Failed(e); return; }
+                    }
+                }
+                let Some(finish) = finish else {
+                    guard.ended = true;
+                    yield RefineEvent::Failed(EngineError::Internal("the generation ended without a finish".into()));
+                    return;
+                };
+                let record = RoundRecord {
+                    round,
+                    changed: rounds.last().is_none_or(|p| !same_answer(&p.content, &content)),
+                    content,
+                    finish_reason: finish.reason,
+                    prompt_tokens: if finish.prompt_tokens > 0 { finish.prompt_tokens } else { prompt_tokens },
+                    completion_tokens: finish.completion_tokens,
+                    elapsed_ms: round_start.elapsed().as_millis() as u64,
+                    ttft_ms: first_token.map(|t| (t - round_start).as_millis() as u64),
+                };
+                self.record_round(&record, round_start);
+                used += record.completion_tokens;
+                let converged = plan.early_stop && !record.changed;
+                rounds.push(record.clone());
+                yield RefineEvent::RoundCompleted(record);
+                if round == plan.rounds {
+                    break;
+                }
+                if converged {
+                    stop = StopReason::Converged;
+                    break;
+                }
+                if plan.max_total_tokens.is_some_and(|b| used >= b) {
+                    stop = StopReason::Budget;
+                    break;
+                }
+            }
+            self.metrics.rounds_per_request.observe(rounds.len() as f64);
+            self.metrics.generation_duration.observe(started.elapsed().as_secs_f64());
+            if stop != StopReason::RoundsDone {
+                self.metrics.early_stops.with_label_values(&[stop.as_str()]).inc();
+            }
+            guard.ended = true;
+            yield RefineEvent::Completed(RefineSummary { rounds, stop_reason: stop });
+        }
+    }
+
+    fn record_round(&self, r: &RoundRecord, start: Instant) {
+        let m = &self.metrics;
+        m.round_duration.observe(start.elapsed().as_secs_f64());
+        m.prompt_tokens.inc_by(r.prompt_tokens as u64);
+        m.generated_tokens.inc_by(r.completion_tokens as u64);
+        m.round_tokens
+            .with_label_values(&[r.round.to_string()])
+            .inc_by(r.completion_tokens as u64);
+    }
+}

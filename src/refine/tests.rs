@@ -1,0 +1,131 @@
+//! The round loop on the scripted engine: prompts, stop reasons, event order.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+
+use super::*;
+use crate::engine::fake::FakeEngine;
+use crate::engine::{ChatMessage, Engine, GenerationRequest, Role, Sampling};
+use crate::metrics::Metrics;
+
+fn plan(rounds: u32, early_stop: bool, budget: Option<u32>) -> RefinePlan {
+    RefinePlan {
+        rounds,
+        instruction: DEFAULT_INSTRUCTION.into(),
+        early_stop,
+        max_total_tokens: budget,
+        first_prompt_tokens: 5,
+    }
+}
+
+async fn run(engine: FakeEngine, plan: RefinePlan, max_tokens: u32) -> (Vec<RefineEvent>, Arc<Metrics>) {
+    let metrics = Arc::new(Metrics::new());
+    let request = GenerationRequest {
+        messages: vec![ChatMessage::new(Role::User, "What is 2+2?")],
+        sampling: Sampling { temperature: 0.0, top_p: None, max_tokens, stop: vec![] },
+    };
+    let events = Refiner::new(Arc::new(engine), metrics.clone()).run(request, plan).collect().await;
+    (events, metrics)
+}
+
+fn summary(events: &[RefineEvent]) -> &RefineSummary {
+    match events.last() {
+        Some(RefineEvent::Completed(s)) => s,
+        other => panic!("the last event is not Completed: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn runs_every_round_in_order_with_the_instruction_between() {
+    let engine = FakeEngine::scripted("f", &["four", "it is four", "it is 4"]);
+    let (events, metrics) = run(engine.clone(), plan(3, false, None), 16).await;
+    let s = summary(&events);
+    assert_eq!(s.stop_reason, StopReason::RoundsDone);
+    let contents: Vec<_> = s.rounds.iter().map(|r| r.content.as_str()).collect();
+    assert_eq!(contents, ["four", "it is four", "it is 4"]);
+    assert_eq!(engine.generations(), 3);
+    let started: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            RefineEvent::RoundStarted { round, last } => Some((*round, *last)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started, [(1, false), (2, false), (3, true)]);
+    assert_eq!(s.completion_tokens(), 1 + 3 + 3);
+    assert!(s.rounds.iter().all(|r| r.changed));
+    assert!(metrics.render(&[]).contains("ptr_rounds_started_total{round=\"3\"} 1"));
+}
+
+#[tokio::test]
+async fn stops_when_a_round_repeats_with_early_stop() {
+    let engine = FakeEngine::scripted("f", &["four", "Four ", "five"]);
+    let (events, metrics) = run(engine.clone(), plan(3, true, None), 16).await;
+    let s = summary(&events);
+    assert_eq!(s.stop_reason, StopReason::Converged);
+    assert_eq!(s.rounds.len(), 2);
+    assert!(!s.rounds[1].changed);
+    assert_eq!(engine.generations(), 2);
+    assert!(metrics.render(&[]).contains("ptr_early_stops_total{reason=\"converged\"} 1"));
+}
+
+#[tokio::test]
+async fn repeats_do_not_stop_without_early_stop() {
+    let engine = FakeEngine::scripted("f", &["four", "four", "four"]);
+    let (events, _) = run(engine, plan(3, false, None), 16).await;
+    assert_eq!(summary(&events).rounds.len(), 3);
+}
+
+#[tokio::test]
+async fn stops_on_the_token_budget() {
+    let engine = FakeEngine::scripted("f", &["a b c d e f", "a b c d e f g", "x"]);
+    let (events, _) = run(engine.clone(), plan(3, false, Some(10)), 16).await;
+    let s = summary(&events);
+    assert_eq!(s.stop_reason, StopReason::Budget);
+    assert_eq!(s.rounds.len(), 1, "6 used, 4 left < the 6 the last round took");
+    assert!(s.completion_tokens() <= 10);
+}
+
+#[tokio::test]
+async fn a_round_cut_by_the_budget_ends_the_loop() {
+    let engine = FakeEngine::scripted("f", &["a b", "c d e f g h i j k", "x"]);
+    let (events, _) = run(engine, plan(3, false, Some(6)), 16).await;
+    let s = summary(&events);
+    assert_eq!(s.stop_reason, StopReason::Budget);
+    assert_eq!(s.rounds.len(), 2);
+    assert_eq!(s.rounds[1].completion_tokens, 4);
+    assert_eq!(s.completion_tokens(), 6);
+}
+
+#[tokio::test]
+async fn stops_when_the_next_prompt_outgrows_the_context() {
+    let long = "w ".repeat(30);
+    let engine = FakeEngine::scripted("f", &[long.as_str()]).with_context(40);
+    let (events, _) = run(engine, plan(3, false, None), 35).await;
+    let s = summary(&events);
+    assert_eq!(s.stop_reason, StopReason::Length);
+    assert_eq!(s.rounds.len(), 1);
+}
+
+#[tokio::test]
+async fn dropping_the_stream_skips_the_remaining_rounds() {
+    let engine = FakeEngine::scripted("f", &["a b c", "d e f", "g h i"]);
+    let metrics = Arc::new(Metrics::new());
+    let request = GenerationRequest {
+        messages: vec![ChatMessage::new(Role::User, "q")],
+        sampling: Sampling { temperature: 0.0, top_p: None, max_tokens: 8, stop: vec![] },
+    };
+    let mut events = Box::pin(Refiner::new(Arc::new(engine.clone()), metrics.clone()).run(request, plan(3, false, None)));
+    while let Some(e) = events.next().await {
+        if matches!(e, RefineEvent::Delta { round: 2, .. }) {
+            break;
+        }
+    }
+    drop(events);
+    assert_eq!(engine.generations(), 2);
+    assert_eq!(engine.stats().active_sequences, 0);
+    assert_eq!(engine.stats().cancelled_sequences, 1);
+    assert_eq!(metrics.cancelled.get(), 1);
+    assert_eq!(metrics.in_flight.get(), 0);
+}

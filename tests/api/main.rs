@@ -1,0 +1,9 @@
+//! The one integration-test binary: HTTP behaviour on the scripted engine, then end-to-end
+//! behaviour on the real default model over a real socket.
+
+mod common;
+mod errors;
+mod fake_chat;
+mod real_chat;
+mod real_refine;
+mod sdk;
