@@ -97,6 +97,10 @@ pub struct ServeConfig {
     /// Finished sequences whose KV cache is kept for prefix reuse (0 disables).
     #[arg(long, env = "PTR_PREFIX_CACHE", default_value_t = 16)]
     pub prefix_cache: usize,
+    /// On CPU, swap in a fresh engine after this many finished sequences, freeing the prefix
+    /// cache that mistral.rs never evicts there (0 = never).
+    #[arg(long, env = "PTR_RECYCLE_AFTER", default_value_t = 32)]
+    pub recycle_after: u64,
 }
 
 impl fmt::Debug for ServeConfig {
@@ -114,6 +118,7 @@ impl fmt::Debug for ServeConfig {
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
             .field("max_num_seqs", &self.max_num_seqs)
             .field("prefix_cache", &self.prefix_cache)
+            .field("recycle_after", &self.recycle_after)
             .finish()
     }
 }

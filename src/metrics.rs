@@ -29,6 +29,7 @@ pub struct Metrics {
     pub early_stops: IntCounterVec,
     engine_active: IntGaugeVec,
     engine_cancelled: IntGaugeVec,
+    engine_recycles: IntGaugeVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -110,6 +111,7 @@ impl Metrics {
             early_stops: counter_vec(&r, "ptr_early_stops_total", "Refinements that ended before their last round, by reason", &["reason"]),
             engine_active: gauge_vec(&r, "ptr_engine_active_sequences", "Sequences the engine still holds"),
             engine_cancelled: gauge_vec(&r, "ptr_engine_cancelled_sequences", "Sequences the engine stopped because their consumer left"),
+            engine_recycles: gauge_vec(&r, "ptr_engine_recycles", "Fresh engines swapped in to free the prefix cache (CPU)"),
             registry: r,
         }
     }
@@ -120,6 +122,7 @@ impl Metrics {
             let l = [model.as_str()];
             self.engine_active.with_label_values(&l).set(s.active_sequences as i64);
             self.engine_cancelled.with_label_values(&l).set(s.cancelled_sequences as i64);
+            self.engine_recycles.with_label_values(&l).set(s.recycles as i64);
         }
         let mut out = Vec::new();
         TextEncoder::new()
@@ -137,7 +140,7 @@ mod tests {
     fn renders_engine_counters_and_request_series() {
         let m = Metrics::new();
         m.http_requests.with_label_values(&["/health", "200"]).inc();
-        let snap = StatsSnapshot { active_sequences: 2, cancelled_sequences: 1 };
+        let snap = StatsSnapshot { active_sequences: 2, cancelled_sequences: 1, recycles: 0 };
         let text = m.render(&[("m".into(), snap)]);
         assert!(text.contains("ptr_http_requests_total{route=\"/health\",status=\"200\"} 1"));
         assert!(text.contains("ptr_engine_active_sequences{model=\"m\"} 2"));

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::ServeConfig;
+use crate::config::{DeviceSpec, ServeConfig};
 use crate::engine::mistral::{LoadOptions, MistralEngine};
 use crate::fetch::ModelCache;
 use crate::http::{router, AppState, Limits, ModelPool, ModelSlot};
@@ -76,6 +76,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
         device: config.device,
         max_num_seqs: config.max_num_seqs,
         prefix_cache_n: config.prefix_cache,
+        // Only a CPU prefix cache grows without bound; nothing to free without one.
+        recycle_after: if config.device == DeviceSpec::Cpu && config.prefix_cache > 0 {
+            config.recycle_after
+        } else {
+            0
+        },
     };
     tokio::spawn(load_models(specs, cache, config.fetch, opts, pool, fail_tx));
 

@@ -16,10 +16,9 @@ use std::time::Duration;
 
 use either::Either;
 use futures::Stream;
-use mistralrs::core::TokenSource;
 use mistralrs::{
-    Constraint, GgufModelBuilder, Model, NormalRequest, Request, RequestLike, Response,
-    SamplingParams, StopTokens, TextMessageRole, TextMessages,
+    Constraint, Model, NormalRequest, Request, RequestLike, Response, SamplingParams, StopTokens,
+    TextMessageRole, TextMessages,
 };
 use tokio::sync::mpsc;
 
@@ -27,6 +26,7 @@ use super::{
     ChatMessage, Engine, EngineError, EngineEvent, EngineStats, EventStream, Finish,
     FinishReason, GenerationRequest, Role, Sampling, StatsSnapshot,
 };
+use super::recycle::Recycler;
 use crate::config::DeviceSpec;
 
 /// How long a cancelled sequence may take to be released before we give up waiting.
@@ -40,12 +40,14 @@ pub struct LoadOptions {
     pub max_num_seqs: usize,
     /// Finished sequences whose KV cache is kept for prefix reuse (0 disables it).
     pub prefix_cache_n: usize,
+    /// Swap in a fresh engine after this many finished sequences (0 = never); see [`Recycler`].
+    pub recycle_after: u64,
 }
 
 /// One model loaded in mistral.rs. Exactly one owner; handlers hold it behind `Arc<dyn Engine>`.
 pub struct MistralEngine {
     id: String,
-    model: Arc<Model>,
+    engine: Arc<Recycler>,
     context: u32,
     stats: Arc<EngineStats>,
 }
@@ -54,26 +56,14 @@ impl MistralEngine {
     /// Loads a GGUF file. The file's folder must hold no unrelated tokenizer files.
     pub async fn load(id: &str, gguf: &Path, opts: &LoadOptions) -> Result<Self, EngineError> {
         let internal = |e: String| EngineError::Internal(format!("loading `{id}`: {e}"));
-        let dir = gguf
-            .parent()
-            .ok_or_else(|| internal("the model path has no folder".into()))?;
-        let file = gguf
-            .file_name()
-            .ok_or_else(|| internal("the model path has no file name".into()))?;
-        let device = opts.device.to_candle().map_err(|e| internal(e.to_string()))?;
-        let prefix = (opts.prefix_cache_n > 0).then_some(opts.prefix_cache_n);
-        let model = GgufModelBuilder::new(
-            dir.to_string_lossy(),
-            vec![file.to_string_lossy().into_owned()],
-        )
-        .with_token_source(TokenSource::None)
-        .with_device(device)
-        .with_max_num_seqs(opts.max_num_seqs)
-        .with_prefix_cache_n(prefix)
-        .build()
-        .await
-        .map_err(|e| internal(e.to_string()))?;
-        let context = model
+        let (Some(dir), Some(file)) = (gguf.parent(), gguf.file_name()) else {
+            return Err(internal(format!("{} is not a file path", gguf.display())));
+        };
+        let engine = Recycler::load(dir.to_path_buf(), file.to_string_lossy().into_owned(), opts.clone())
+            .await
+            .map_err(|e| internal(e.to_string()))?;
+        let context = engine
+            .model()
             .max_sequence_length()
             .ok()
             .flatten()
@@ -81,7 +71,7 @@ impl MistralEngine {
             .min(u32::MAX as usize) as u32;
         Ok(Self {
             id: id.to_string(),
-            model: Arc::new(model),
+            engine,
             context,
             stats: Arc::new(EngineStats::default()),
         })
@@ -126,13 +116,16 @@ impl Engine for MistralEngine {
     }
 
     fn stats(&self) -> StatsSnapshot {
-        self.stats.snapshot()
+        StatsSnapshot {
+            recycles: self.engine.recycles(),
+            ..self.stats.snapshot()
+        }
     }
 
     async fn count_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<u32, EngineError> {
         // mistral.rs panics if a tokenize reply finds its receiver gone, so the call runs in its
         // own task that always waits for the reply, even when the request is abandoned.
-        let model = self.model.clone();
+        let model = self.engine.model();
         let msgs = text_messages(messages);
         let task = tokio::spawn(async move {
             model
@@ -166,8 +159,8 @@ impl Engine for MistralEngine {
             model_id: None,
             truncate_sequence: false,
         };
-        let sender = self
-            .model
+        let model = self.engine.model();
+        let sender = model
             .inner()
             .get_sender(None)
             .map_err(|e| EngineError::Internal(e.to_string()))?;
@@ -179,6 +172,8 @@ impl Engine for MistralEngine {
         Ok(Box::pin(MistralStream {
             rx: Some(rx),
             pending: VecDeque::new(),
+            _model: model,
+            engine: self.engine.clone(),
             stats: self.stats.clone(),
             deltas: 0,
             done: false,
@@ -190,6 +185,9 @@ impl Engine for MistralEngine {
 struct MistralStream {
     rx: Option<mpsc::Receiver<Response>>,
     pending: VecDeque<Result<EngineEvent, EngineError>>,
+    /// Keeps the engine this sequence runs on alive even if a fresh one was swapped in.
+    _model: Arc<Model>,
+    engine: Arc<Recycler>,
     stats: Arc<EngineStats>,
     deltas: u32,
     done: bool,
@@ -201,6 +199,7 @@ impl MistralStream {
             self.done = true;
             self.rx = None;
             self.stats.sequence_released();
+            self.engine.sequence_done();
         }
     }
 
@@ -300,6 +299,8 @@ impl Drop for MistralStream {
         };
         rx.close();
         let stats = self.stats.clone();
+        let engine = self.engine.clone();
+        let model = self._model.clone();
         let reap = async move {
             // Buffered chunks are drained; `None` means the engine dropped the sequence's sender.
             let drained = tokio::time::timeout(RELEASE_TIMEOUT, async {
@@ -311,6 +312,8 @@ impl Drop for MistralStream {
             }
             stats.sequence_cancelled();
             stats.sequence_released();
+            engine.sequence_done();
+            drop(model);
         };
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {

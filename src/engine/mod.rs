@@ -7,6 +7,7 @@
 
 pub mod fake;
 pub mod mistral;
+mod recycle;
 mod stats;
 
 use std::pin::Pin;

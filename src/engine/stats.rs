@@ -18,6 +18,8 @@ pub struct StatsSnapshot {
     pub active_sequences: u64,
     /// Sequences stopped because their consumer went away.
     pub cancelled_sequences: u64,
+    /// Fresh engines swapped in to free the prefix cache.
+    pub recycles: u64,
 }
 
 impl EngineStats {
@@ -37,6 +39,7 @@ impl EngineStats {
         StatsSnapshot {
             active_sequences: self.active_sequences.load(Ordering::Relaxed),
             cancelled_sequences: self.cancelled_sequences.load(Ordering::Relaxed),
+            recycles: 0,
         }
     }
 }

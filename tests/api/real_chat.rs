@@ -14,7 +14,7 @@ const MODEL: &str = "smollm2-135m-instruct";
 fn question(max_tokens: u32, stream: bool) -> Value {
     json!({
         "model": MODEL,
-        "messages": [{"role": "user", "content": "What is the capital of France?"}],
+        "messages": [{"role": "user", "content": "Write one sentence about cats."}],
         "temperature": 0, "max_tokens": max_tokens, "stream": stream,
         "stream_options": {"include_usage": true}
     })
@@ -41,8 +41,10 @@ async fn greedy_chat_is_coherent_deterministic_and_counted() {
     let first = chat(&client, &base, &question(32, false)).await;
     let text = first["choices"][0]["message"]["content"].as_str().unwrap().to_string();
     println!("SmolLM2 said: {text:?}");
-    assert!(text.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count() >= 3, "{text:?}");
-    assert!(text.contains("Paris"), "a coherent answer names Paris: {text:?}");
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let english = words.iter().filter(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).chars().all(|c| c.is_ascii_alphabetic())).count();
+    assert!(words.len() >= 5 && english * 10 >= words.len() * 8, "coherent English words: {text:?}");
+    assert!(text.to_lowercase().contains("cat"), "on topic: {text:?}");
     let finish = first["choices"][0]["finish_reason"].as_str().unwrap();
     assert!(finish == "stop" || finish == "length", "{finish}");
     let u = &first["usage"];
@@ -163,5 +165,19 @@ async fn more_concurrent_requests_than_allowed_get_429() {
     assert_eq!(metric(&m, "ptr_requests_rejected_total"), Some(1.0));
     let res = client.post(format!("{base}/v1/chat/completions")).json(&question(8, false)).send().await.unwrap();
     assert_eq!(res.status(), 200, "the slot is free again");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recycled_engine_keeps_serving_the_same_answers() {
+    let (server, base, client) = ready_real_server(&["--recycle-after", "2"]).await;
+    let first = chat(&client, &base, &question(12, false)).await;
+    for _ in 0..4 {
+        let next = chat(&client, &base, &question(12, false)).await;
+        assert_eq!(next["choices"][0]["message"]["content"], first["choices"][0]["message"]["content"]);
+    }
+    let recycles = format!("ptr_engine_recycles{{model=\"{MODEL}\"}}");
+    let m = wait_metrics(&client, &base, |m| metric(m, &recycles).is_some_and(|v| v >= 1.0)).await;
+    assert_eq!(metric(&m, &format!("ptr_engine_active_sequences{{model=\"{MODEL}\"}}")), Some(0.0));
     server.shutdown().await.unwrap();
 }

@@ -12,7 +12,7 @@ from openai import OpenAI, BadRequestError, NotFoundError
 def main() -> None:
     base, model = sys.argv[1], sys.argv[2]
     client = OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0)
-    ask = [{"role": "user", "content": "What is the capital of France?"}]
+    ask = [{"role": "user", "content": "Write one sentence about cats."}]
     out = {}
 
     models = client.models.list()
