@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::bench::BenchArgs;
+use crate::bench::{BenchArgs, BenchRefineArgs};
 
 /// ptr-server: an OpenAI-compatible server for Progressive Thought Refinement on mistral.rs.
 #[derive(Debug, Parser)]
@@ -28,6 +28,8 @@ pub enum Command {
     Openapi,
     /// Load-test any OpenAI-compatible server and print a latency/throughput table.
     Bench(BenchArgs),
+    /// Measure refinement on running ptr-servers: time per round, prefix reuse, loop overhead.
+    BenchRefine(BenchRefineArgs),
 }
 
 /// Where models come from: shared by `serve` and `fetch-model`.

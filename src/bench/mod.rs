@@ -14,6 +14,7 @@
 //! - `report` aggregates a run and prints it.
 
 mod client;
+mod refine;
 mod report;
 mod response;
 mod sse;
@@ -30,6 +31,7 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
 use client::{RequestSample, Target};
+pub use refine::{run as run_refine, BenchRefineArgs};
 pub use report::BenchReport;
 pub use stats::Summary;
 

@@ -118,17 +118,17 @@ async fn budget_and_convergence_stop_the_loop() {
     assert_eq!(v["refinement"]["stop_reason"], "budget", "{v}");
     assert!(v["usage"]["completion_tokens"].as_u64().unwrap() <= 30);
 
-    // A one-word answer that SmolLM2 repeats verbatim when asked to think again.
+    // A short answer that SmolLM2 settles on after a few rounds (round 4 repeats round 3 here).
     let body = json!({
         "model": MODEL, "temperature": 0, "max_tokens": 8,
         "messages": [{"role": "user", "content": "Reply with exactly one word: yes."}],
-        "refinement": {"rounds": 4, "early_stop": true}
+        "refinement": {"rounds": 6, "early_stop": true}
     });
     let v: Value = post(&client, &url, &body).await.json().await.unwrap();
     let rounds = v["refinement"]["rounds"].as_array().unwrap();
     println!("convergence probe: {}", serde_json::to_string(rounds).unwrap());
     assert_eq!(v["refinement"]["stop_reason"], "converged", "{v}");
-    assert!(rounds.len() < 4);
+    assert!(rounds.len() < 6);
     assert_eq!(rounds.last().unwrap()["changed"], false);
     let m = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
     assert_eq!(metric(&m, "ptr_early_stops_total{reason=\"converged\"}"), Some(1.0));

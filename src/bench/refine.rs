@@ -1,0 +1,140 @@
+//! `ptr-server bench-refine`: what refinement costs on a running ptr-server.
+//!
+//! 1. One greedy request of `--rounds` rounds on `--url`: the cumulative time after each round and
+//!    each round's time to first token (rounds ≥ 2 reuse the previous round's KV when the server's
+//!    prefix cache is on).
+//! 2. The round-2 prompt rebuilt by the client and sent as a plain request to `--cold-url` (a
+//!    server started with `--prefix-cache 0`): a cold prefill of the same prompt, for comparison.
+//! 3. Loop overhead, on `--cold-url` where nothing is reused and both paths do identical work: the
+//!    server's N-round request against the same N requests sent one by one by this client.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+use super::client::Target;
+
+/// Options of `ptr-server bench-refine`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchRefineArgs {
+    /// ptr-server to measure (prefix cache on, the default)
+    #[arg(long)]
+    pub url: String,
+    /// ptr-server started with `--prefix-cache 0`, for cold prefills and the loop overhead
+    #[arg(long)]
+    pub cold_url: String,
+    #[arg(long)]
+    pub model: String,
+    /// Rounds of the refinement
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
+    /// `max_tokens` of each round
+    #[arg(long, default_value_t = 128)]
+    pub max_tokens: u32,
+    /// The question
+    #[arg(long, default_value = "Explain why the sky is blue, step by step.")]
+    pub prompt: String,
+    /// The refinement instruction (must match the server's default unless set there too)
+    #[arg(long, default_value = crate::refine::DEFAULT_INSTRUCTION)]
+    pub instruction: String,
+}
+
+fn client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .context("building the HTTP client")
+}
+
+async fn post(client: &reqwest::Client, base: &str, body: &Value) -> anyhow::Result<(Value, f64)> {
+    let start = Instant::now();
+    let res = client
+        .post(format!("{}/v1/chat/completions", base.trim_end_matches('/')))
+        .json(body)
+        .send()
+        .await?;
+    let status = res.status();
+    let v: Value = res.json().await?;
+    if !status.is_success() {
+        bail!("{status}: {v}");
+    }
+    Ok((v, start.elapsed().as_secs_f64()))
+}
+
+fn body(args: &BenchRefineArgs, messages: &Value, rounds: u32) -> Value {
+    json!({
+        "model": args.model, "messages": messages, "temperature": 0,
+        "max_tokens": args.max_tokens, "refinement": {"rounds": rounds, "early_stop": false}
+    })
+}
+
+/// The conversation the server sends in round `answers.len() + 1`.
+fn round_messages(args: &BenchRefineArgs, answers: &[String]) -> Value {
+    let mut messages = vec![json!({"role": "user", "content": args.prompt})];
+    for a in answers {
+        // The server ends earlier answers with a newline (see refine::run::answer_turn).
+        messages.push(json!({"role": "assistant", "content": format!("{a}\n")}));
+        messages.push(json!({"role": "user", "content": args.instruction}));
+    }
+    Value::Array(messages)
+}
+
+fn rounds_of(v: &Value) -> anyhow::Result<Vec<Value>> {
+    v["refinement"]["rounds"].as_array().cloned().context("the response has no `refinement.rounds`")
+}
+
+/// Runs the three measurements and prints them.
+pub async fn run(args: BenchRefineArgs) -> anyhow::Result<()> {
+    let client = client()?;
+    let first = round_messages(&args, &[]);
+    let (warm, warm_wall) = post(&client, &args.url, &body(&args, &first, args.rounds)).await?;
+    let rounds = rounds_of(&warm)?;
+    println!("ptr-server bench-refine: model={}, {} rounds of max {} tokens, greedy", args.model, args.rounds, args.max_tokens);
+    println!("\n1. One {}-round request on {} (prefix cache on)", args.rounds, args.url);
+    println!("round  prompt_tok  compl_tok  ttft_ms  round_ms  cumulative_s");
+    let mut cumulative = 0.0;
+    for r in &rounds {
+        cumulative += r["elapsed_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+        println!(
+            "{:>5}  {:>10}  {:>9}  {:>7}  {:>8}  {:>12.2}",
+            r["round"], r["prompt_tokens"], r["completion_tokens"], r["ttft_ms"], r["elapsed_ms"], cumulative
+        );
+    }
+    println!("request wall time: {warm_wall:.2} s");
+
+    let answers: Vec<String> = rounds.iter().filter_map(|r| r["content"].as_str().map(str::to_string)).collect();
+    if answers.len() >= 2 {
+        let cold_body = json!({
+            "model": args.model, "messages": round_messages(&args, &answers[..1]), "temperature": 0,
+            "max_tokens": 1, "stream": true, "stream_options": {"include_usage": true}
+        });
+        let target = Target {
+            client: client.clone(),
+            endpoint: format!("{}/v1/chat/completions", args.cold_url.trim_end_matches('/')),
+            api_key: None,
+            body: cold_body,
+            stream: true,
+        };
+        let cold = target.send().await?;
+        println!("\n2. Round-2 time to first token");
+        println!("reused prefix (round 2 above):         {} ms", rounds[1]["ttft_ms"]);
+        println!("cold prefill of the same prompt:       {:.0} ms  ({} prompt tokens)", cold.ttft.unwrap_or(f64::NAN) * 1000.0, rounds[1]["prompt_tokens"]);
+    }
+
+    let (server_loop, server_wall) = post(&client, &args.cold_url, &body(&args, &first, args.rounds)).await?;
+    let server_rounds = rounds_of(&server_loop)?;
+    let mut answers = Vec::new();
+    let start = Instant::now();
+    for _ in 0..server_rounds.len() {
+        let (v, _) = post(&client, &args.cold_url, &body(&args, &round_messages(&args, &answers), 1)).await?;
+        answers.push(v["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_string());
+    }
+    let client_wall = start.elapsed().as_secs_f64();
+    let same = server_rounds.iter().zip(&answers).all(|(r, a)| r["content"].as_str() == Some(a.as_str()));
+    println!("\n3. Loop overhead on {} (no reuse on either side)", args.cold_url);
+    println!("server loop, one request:      {server_wall:.2} s");
+    println!("client loop, {} requests:       {client_wall:.2} s", server_rounds.len());
+    println!("overhead of the server loop:   {:+.1} %  (identical answers: {same})", (server_wall / client_wall - 1.0) * 100.0);
+    Ok(())
+}
