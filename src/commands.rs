@@ -16,7 +16,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .run_until(crate::server::shutdown_signal())
                 .await
         }
-        Command::FetchModel(args) => tokio::task::spawn_blocking(move || fetch_models(&args)).await?,
+        Command::FetchModel(args) => {
+            tokio::task::spawn_blocking(move || fetch_models(&args)).await?
+        }
         Command::Openapi => {
             print!("{}", crate::http::docs::spec_json());
             Ok(())
@@ -29,7 +31,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 fn fetch_models(args: &FetchArgs) -> anyhow::Result<()> {
     let registry = ModelRegistry::load(&args.source.models)?;
     let cache = ModelCache::new(
-        args.source.model_cache.clone().unwrap_or_else(ModelCache::default_dir),
+        args.source
+            .model_cache
+            .clone()
+            .unwrap_or_else(ModelCache::default_dir),
         args.source.python.clone(),
     );
     let specs: Vec<_> = if args.all {
@@ -39,7 +44,12 @@ fn fetch_models(args: &FetchArgs) -> anyhow::Result<()> {
     } else {
         args.ids
             .iter()
-            .map(|id| registry.get(id).cloned().with_context(|| format!("models.toml declares no model `{id}`")))
+            .map(|id| {
+                registry
+                    .get(id)
+                    .cloned()
+                    .with_context(|| format!("models.toml declares no model `{id}`"))
+            })
             .collect::<anyhow::Result<_>>()?
     };
     for spec in specs {

@@ -113,7 +113,10 @@ impl fmt::Debug for ServeConfig {
             .field("source", &self.source)
             .field("load", &self.load)
             .field("device", &self.device)
-            .field("api_keys", &format_args!("[{} redacted]", self.api_keys.len()))
+            .field(
+                "api_keys",
+                &format_args!("[{} redacted]", self.api_keys.len()),
+            )
             .field("max_concurrent", &self.max_concurrent)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_rounds", &self.max_rounds)
@@ -197,9 +200,14 @@ mod tests {
     #[test]
     fn debug_redacts_api_keys() {
         let cli = Cli::parse_from(["ptr-server", "serve", "--api-key", "sekrit"]);
-        let Command::Serve(cfg) = cli.command else { panic!("not serve") };
+        let Command::Serve(cfg) = cli.command else {
+            panic!("not serve")
+        };
         assert!(cfg.validate().is_ok());
         let shown = format!("{cfg:?}");
-        assert!(!shown.contains("sekrit") && shown.contains("1 redacted"), "{shown}");
+        assert!(
+            !shown.contains("sekrit") && shown.contains("1 redacted"),
+            "{shown}"
+        );
     }
 }

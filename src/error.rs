@@ -30,7 +30,11 @@ impl ErrorKind {
     pub fn status_type_code(self) -> (StatusCode, &'static str, &'static str) {
         use ErrorKind::*;
         match self {
-            InvalidRequest => (StatusCode::BAD_REQUEST, "invalid_request_error", "invalid_value"),
+            InvalidRequest => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "invalid_value",
+            ),
             ContextLengthExceeded => (
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
@@ -46,17 +50,37 @@ impl ErrorKind {
                 "invalid_request_error",
                 "payload_too_large",
             ),
-            Unauthorized => (StatusCode::UNAUTHORIZED, "authentication_error", "invalid_api_key"),
-            ModelNotFound => (StatusCode::NOT_FOUND, "invalid_request_error", "model_not_found"),
+            Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                "invalid_api_key",
+            ),
+            ModelNotFound => (
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "model_not_found",
+            ),
             NotFound => (StatusCode::NOT_FOUND, "invalid_request_error", "not_found"),
             MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "invalid_request_error",
                 "method_not_allowed",
             ),
-            Overloaded => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "server_overloaded"),
-            ModelLoading => (StatusCode::SERVICE_UNAVAILABLE, "server_error", "model_loading"),
-            Internal => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal_error"),
+            Overloaded => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "server_overloaded",
+            ),
+            ModelLoading => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "model_loading",
+            ),
+            Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal_error",
+            ),
         }
     }
 }
@@ -131,7 +155,8 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::InvalidRequest(m) => ApiError::new(ErrorKind::InvalidRequest, m),
             EngineError::ContextLength { .. } => {
-                ApiError::new(ErrorKind::ContextLengthExceeded, e.to_string()).with_param("messages")
+                ApiError::new(ErrorKind::ContextLengthExceeded, e.to_string())
+                    .with_param("messages")
             }
             EngineError::Internal(m) => {
                 tracing::error!(error = %m, "engine failure");

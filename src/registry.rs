@@ -127,7 +127,10 @@ impl ModelRegistry {
                 return invalid(format!("model id `{}` appears twice", m.id));
             }
             if m.file.is_empty() || m.file.contains(['/', '\\']) || m.file.starts_with('.') {
-                return invalid(format!("model `{}`: `file` must be a plain file name", m.id));
+                return invalid(format!(
+                    "model `{}`: `file` must be a plain file name",
+                    m.id
+                ));
             }
             if !is_sha256(&m.sha256) {
                 return invalid(format!("model `{}`: `sha256` must be 64 hex digits", m.id));
@@ -142,10 +145,16 @@ impl ModelRegistry {
                 ));
             }
             if m.refinement.rounds == 0 {
-                return invalid(format!("model `{}`: `refinement.rounds` must be >= 1", m.id));
+                return invalid(format!(
+                    "model `{}`: `refinement.rounds` must be >= 1",
+                    m.id
+                ));
             }
             if m.refinement.instruction.trim().is_empty() {
-                return invalid(format!("model `{}`: `refinement.instruction` is empty", m.id));
+                return invalid(format!(
+                    "model `{}`: `refinement.instruction` is empty",
+                    m.id
+                ));
             }
         }
         if self.get(&self.default_model).is_none() {
@@ -200,7 +209,10 @@ member = "p/a.gguf"
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models.toml");
         let reg = ModelRegistry::load(&path).unwrap();
         assert_eq!(reg.default_model().id, "smollm2-135m-instruct");
-        assert_eq!(reg.get("qwen2.5-coder-0.5b-instruct").unwrap().wheels.len(), 6);
+        assert_eq!(
+            reg.get("qwen2.5-coder-0.5b-instruct").unwrap().wheels.len(),
+            6
+        );
     }
 
     #[test]
@@ -219,7 +231,10 @@ member = "p/a.gguf"
             .to_string()
             .contains("default_model `b`"));
         let twice = format!("{ONE}{}", &ONE[ONE.find("[[model]]").unwrap()..]);
-        assert!(ModelRegistry::parse(&twice).unwrap_err().to_string().contains("twice"));
+        assert!(ModelRegistry::parse(&twice)
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
     }
 
     #[test]

@@ -29,7 +29,10 @@ pub struct Server {
     pub load_failure: oneshot::Receiver<String>,
 }
 
-fn models_to_load(config: &ServeConfig, registry: &ModelRegistry) -> anyhow::Result<Vec<ModelSpec>> {
+fn models_to_load(
+    config: &ServeConfig,
+    registry: &ModelRegistry,
+) -> anyhow::Result<Vec<ModelSpec>> {
     let mut specs = vec![registry.default_model().clone()];
     for id in &config.load {
         let spec = registry
@@ -47,7 +50,11 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
     config.validate().map_err(anyhow::Error::msg)?;
     let registry = ModelRegistry::load(&config.source.models)?;
     let cache = ModelCache::new(
-        config.source.model_cache.clone().unwrap_or_else(ModelCache::default_dir),
+        config
+            .source
+            .model_cache
+            .clone()
+            .unwrap_or_else(ModelCache::default_dir),
         config.source.python.clone(),
     );
     let specs = models_to_load(&config, &registry)?;
@@ -63,8 +70,16 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
     for spec in &specs {
         pool.set(&spec.id, ModelSlot::Loading, spec.refinement.clone());
     }
-    let limits = Limits { max_rounds: config.max_rounds, max_body_bytes: config.max_body_bytes };
-    let state = AppState::new(pool.clone(), limits, config.max_concurrent, config.api_keys.clone());
+    let limits = Limits {
+        max_rounds: config.max_rounds,
+        max_body_bytes: config.max_body_bytes,
+    };
+    let state = AppState::new(
+        pool.clone(),
+        limits,
+        config.max_concurrent,
+        config.api_keys.clone(),
+    );
     let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
@@ -88,7 +103,13 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
     let (stop, stopped) = watch::channel(false);
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let served = tokio::spawn(serve(listener, state.clone(), stopped, grace));
-    Ok(Server { addr, state, stop, served, load_failure })
+    Ok(Server {
+        addr,
+        state,
+        stop,
+        served,
+        load_failure,
+    })
 }
 
 async fn load_models(
@@ -103,12 +124,20 @@ async fn load_models(
         let started = std::time::Instant::now();
         let cache = cache.clone();
         let s = spec.clone();
-        let path = tokio::task::spawn_blocking(move || if fetch { cache.ensure(&s).map(|(p, _)| p) } else { cache.verify(&s) })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+        let path = tokio::task::spawn_blocking(move || {
+            if fetch {
+                cache.ensure(&s).map(|(p, _)| p)
+            } else {
+                cache.verify(&s)
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
         let loaded = match path {
-            Ok(path) => MistralEngine::load(&spec.id, &path, &opts).await.map_err(|e| e.to_string()),
+            Ok(path) => MistralEngine::load(&spec.id, &path, &opts)
+                .await
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
         match loaded {

@@ -50,7 +50,10 @@ fn client() -> anyhow::Result<reqwest::Client> {
 async fn post(client: &reqwest::Client, base: &str, body: &Value) -> anyhow::Result<(Value, f64)> {
     let start = Instant::now();
     let res = client
-        .post(format!("{}/v1/chat/completions", base.trim_end_matches('/')))
+        .post(format!(
+            "{}/v1/chat/completions",
+            base.trim_end_matches('/')
+        ))
         .json(body)
         .send()
         .await?;
@@ -81,7 +84,10 @@ fn round_messages(args: &BenchRefineArgs, answers: &[String]) -> Value {
 }
 
 fn rounds_of(v: &Value) -> anyhow::Result<Vec<Value>> {
-    v["refinement"]["rounds"].as_array().cloned().context("the response has no `refinement.rounds`")
+    v["refinement"]["rounds"]
+        .as_array()
+        .cloned()
+        .context("the response has no `refinement.rounds`")
 }
 
 /// Runs the three measurements and prints them.
@@ -90,20 +96,34 @@ pub async fn run(args: BenchRefineArgs) -> anyhow::Result<()> {
     let first = round_messages(&args, &[]);
     let (warm, warm_wall) = post(&client, &args.url, &body(&args, &first, args.rounds)).await?;
     let rounds = rounds_of(&warm)?;
-    println!("ptr-server bench-refine: model={}, {} rounds of max {} tokens, greedy", args.model, args.rounds, args.max_tokens);
-    println!("\n1. One {}-round request on {} (prefix cache on)", args.rounds, args.url);
+    println!(
+        "ptr-server bench-refine: model={}, {} rounds of max {} tokens, greedy",
+        args.model, args.rounds, args.max_tokens
+    );
+    println!(
+        "\n1. One {}-round request on {} (prefix cache on)",
+        args.rounds, args.url
+    );
     println!("round  prompt_tok  compl_tok  ttft_ms  round_ms  cumulative_s");
     let mut cumulative = 0.0;
     for r in &rounds {
         cumulative += r["elapsed_ms"].as_f64().unwrap_or(0.0) / 1000.0;
         println!(
             "{:>5}  {:>10}  {:>9}  {:>7}  {:>8}  {:>12.2}",
-            r["round"], r["prompt_tokens"], r["completion_tokens"], r["ttft_ms"], r["elapsed_ms"], cumulative
+            r["round"],
+            r["prompt_tokens"],
+            r["completion_tokens"],
+            r["ttft_ms"],
+            r["elapsed_ms"],
+            cumulative
         );
     }
     println!("request wall time: {warm_wall:.2} s");
 
-    let answers: Vec<String> = rounds.iter().filter_map(|r| r["content"].as_str().map(str::to_string)).collect();
+    let answers: Vec<String> = rounds
+        .iter()
+        .filter_map(|r| r["content"].as_str().map(str::to_string))
+        .collect();
     if answers.len() >= 2 {
         let cold_body = json!({
             "model": args.model, "messages": round_messages(&args, &answers[..1]), "temperature": 0,
@@ -111,30 +131,63 @@ pub async fn run(args: BenchRefineArgs) -> anyhow::Result<()> {
         });
         let target = Target {
             client: client.clone(),
-            endpoint: format!("{}/v1/chat/completions", args.cold_url.trim_end_matches('/')),
+            endpoint: format!(
+                "{}/v1/chat/completions",
+                args.cold_url.trim_end_matches('/')
+            ),
             api_key: None,
             body: cold_body,
             stream: true,
         };
         let cold = target.send().await?;
         println!("\n2. Round-2 time to first token");
-        println!("reused prefix (round 2 above):         {} ms", rounds[1]["ttft_ms"]);
-        println!("cold prefill of the same prompt:       {:.0} ms  ({} prompt tokens)", cold.ttft.unwrap_or(f64::NAN) * 1000.0, rounds[1]["prompt_tokens"]);
+        println!(
+            "reused prefix (round 2 above):         {} ms",
+            rounds[1]["ttft_ms"]
+        );
+        println!(
+            "cold prefill of the same prompt:       {:.0} ms  ({} prompt tokens)",
+            cold.ttft.unwrap_or(f64::NAN) * 1000.0,
+            rounds[1]["prompt_tokens"]
+        );
     }
 
-    let (server_loop, server_wall) = post(&client, &args.cold_url, &body(&args, &first, args.rounds)).await?;
+    let (server_loop, server_wall) =
+        post(&client, &args.cold_url, &body(&args, &first, args.rounds)).await?;
     let server_rounds = rounds_of(&server_loop)?;
     let mut answers = Vec::new();
     let start = Instant::now();
     for _ in 0..server_rounds.len() {
-        let (v, _) = post(&client, &args.cold_url, &body(&args, &round_messages(&args, &answers), 1)).await?;
-        answers.push(v["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_string());
+        let (v, _) = post(
+            &client,
+            &args.cold_url,
+            &body(&args, &round_messages(&args, &answers), 1),
+        )
+        .await?;
+        answers.push(
+            v["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
     }
     let client_wall = start.elapsed().as_secs_f64();
-    let same = server_rounds.iter().zip(&answers).all(|(r, a)| r["content"].as_str() == Some(a.as_str()));
-    println!("\n3. Loop overhead on {} (no reuse on either side)", args.cold_url);
+    let same = server_rounds
+        .iter()
+        .zip(&answers)
+        .all(|(r, a)| r["content"].as_str() == Some(a.as_str()));
+    println!(
+        "\n3. Loop overhead on {} (no reuse on either side)",
+        args.cold_url
+    );
     println!("server loop, one request:      {server_wall:.2} s");
-    println!("client loop, {} requests:       {client_wall:.2} s", server_rounds.len());
-    println!("overhead of the server loop:   {:+.1} %  (identical answers: {same})", (server_wall / client_wall - 1.0) * 100.0);
+    println!(
+        "client loop, {} requests:       {client_wall:.2} s",
+        server_rounds.len()
+    );
+    println!(
+        "overhead of the server loop:   {:+.1} %  (identical answers: {same})",
+        (server_wall / client_wall - 1.0) * 100.0
+    );
     Ok(())
 }

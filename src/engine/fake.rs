@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    ChatMessage, Engine, EngineError, EngineEvent, EngineStats, EventStream, Finish,
-    FinishReason, GenerationRequest, Role, StatsSnapshot,
+    ChatMessage, Engine, EngineError, EngineEvent, EngineStats, EventStream, Finish, FinishReason,
+    GenerationRequest, Role, StatsSnapshot,
 };
 
 /// A scripted engine. Cloning shares the counters.
@@ -67,7 +67,10 @@ impl FakeEngine {
     }
 
     fn reply_for(&self, messages: &[ChatMessage]) -> &str {
-        let round = messages.iter().filter(|m| m.role == Role::Assistant).count();
+        let round = messages
+            .iter()
+            .filter(|m| m.role == Role::Assistant)
+            .count();
         &self.replies[round.min(self.replies.len() - 1)]
     }
 }
@@ -76,14 +79,22 @@ impl FakeEngine {
 fn words(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (i, w) in text.split(' ').enumerate() {
-        out.push(if i == 0 { w.to_string() } else { format!(" {w}") });
+        out.push(if i == 0 {
+            w.to_string()
+        } else {
+            format!(" {w}")
+        });
     }
     out.retain(|w| !w.is_empty());
     out
 }
 
 fn count_tokens(messages: &[ChatMessage]) -> u32 {
-    messages.iter().map(|m| words(&m.content).len() as u32 + 3).sum::<u32>() + 1
+    messages
+        .iter()
+        .map(|m| words(&m.content).len() as u32 + 3)
+        .sum::<u32>()
+        + 1
 }
 
 /// Counts the sequence as released when the stream ends or is dropped.
@@ -127,12 +138,22 @@ impl Engine for FakeEngine {
         self.generations.fetch_add(1, Ordering::Relaxed);
         self.stats.sequence_started();
         let mut reply = self.reply_for(&request.messages).to_string();
-        if let Some(cut) = request.sampling.stop.iter().filter_map(|s| reply.find(s.as_str())).min() {
+        if let Some(cut) = request
+            .sampling
+            .stop
+            .iter()
+            .filter_map(|s| reply.find(s.as_str()))
+            .min()
+        {
             reply.truncate(cut);
         }
         let all = words(&reply);
         let max = request.sampling.max_tokens as usize;
-        let reason = if all.len() > max { FinishReason::Length } else { FinishReason::Stop };
+        let reason = if all.len() > max {
+            FinishReason::Length
+        } else {
+            FinishReason::Stop
+        };
         let toks: Vec<String> = all.into_iter().take(max).collect();
         let delay = self.token_delay;
         let counter = self.tokens.clone();
@@ -162,7 +183,12 @@ mod tests {
     fn request(messages: Vec<ChatMessage>, max_tokens: u32) -> GenerationRequest {
         GenerationRequest {
             messages,
-            sampling: Sampling { temperature: 0.0, top_p: None, max_tokens, stop: vec![] },
+            sampling: Sampling {
+                temperature: 0.0,
+                top_p: None,
+                max_tokens,
+                stop: vec![],
+            },
         }
     }
 
@@ -170,17 +196,31 @@ mod tests {
     async fn answers_each_round_from_its_script_and_honours_max_tokens() {
         let e = FakeEngine::scripted("f", &["one two", "three four five"]);
         let first = vec![ChatMessage::new(Role::User, "q")];
-        let events: Vec<_> = e.generate(request(first.clone(), 10)).await.unwrap().collect().await;
+        let events: Vec<_> = e
+            .generate(request(first.clone(), 10))
+            .await
+            .unwrap()
+            .collect()
+            .await;
         assert_eq!(events[0], Ok(EngineEvent::Delta("one".into())));
         assert_eq!(events[1], Ok(EngineEvent::Delta(" two".into())));
         let mut second = first;
         second.push(ChatMessage::new(Role::Assistant, "one two"));
         second.push(ChatMessage::new(Role::User, "again"));
-        let events: Vec<_> = e.generate(request(second, 2)).await.unwrap().collect().await;
+        let events: Vec<_> = e
+            .generate(request(second, 2))
+            .await
+            .unwrap()
+            .collect()
+            .await;
         assert_eq!(events.len(), 3);
         assert!(matches!(
             events[2],
-            Ok(EngineEvent::Finished(Finish { reason: FinishReason::Length, completion_tokens: 2, .. }))
+            Ok(EngineEvent::Finished(Finish {
+                reason: FinishReason::Length,
+                completion_tokens: 2,
+                ..
+            }))
         ));
         assert_eq!(e.generations(), 2);
         assert_eq!(e.stats().active_sequences, 0);

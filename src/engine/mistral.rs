@@ -22,11 +22,11 @@ use mistralrs::{
 };
 use tokio::sync::mpsc;
 
-use super::{
-    ChatMessage, Engine, EngineError, EngineEvent, EngineStats, EventStream, Finish,
-    FinishReason, GenerationRequest, Role, Sampling, StatsSnapshot,
-};
 use super::recycle::Recycler;
+use super::{
+    ChatMessage, Engine, EngineError, EngineEvent, EngineStats, EventStream, Finish, FinishReason,
+    GenerationRequest, Role, Sampling, StatsSnapshot,
+};
 use crate::config::DeviceSpec;
 
 /// How long a cancelled sequence may take to be released before we give up waiting.
@@ -59,9 +59,13 @@ impl MistralEngine {
         let (Some(dir), Some(file)) = (gguf.parent(), gguf.file_name()) else {
             return Err(internal(format!("{} is not a file path", gguf.display())));
         };
-        let engine = Recycler::load(dir.to_path_buf(), file.to_string_lossy().into_owned(), opts.clone())
-            .await
-            .map_err(|e| internal(e.to_string()))?;
+        let engine = Recycler::load(
+            dir.to_path_buf(),
+            file.to_string_lossy().into_owned(),
+            opts.clone(),
+        )
+        .await
+        .map_err(|e| internal(e.to_string()))?;
         let context = engine
             .model()
             .max_sequence_length()

@@ -7,7 +7,7 @@
 //! background and swapped in; generations still running keep the old one alive (they hold its
 //! `Arc`) and it is freed, cache and all, when the last of them ends. No request waits.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -27,7 +27,7 @@ pub struct Recycler {
     recycles: AtomicU64,
 }
 
-async fn build(dir: &PathBuf, file: &str, opts: &LoadOptions) -> anyhow::Result<Model> {
+async fn build(dir: &Path, file: &str, opts: &LoadOptions) -> anyhow::Result<Model> {
     let prefix = (opts.prefix_cache_n > 0).then_some(opts.prefix_cache_n);
     GgufModelBuilder::new(dir.to_string_lossy(), vec![file.to_string()])
         .with_token_source(TokenSource::None)
@@ -55,7 +55,10 @@ impl Recycler {
 
     /// The model new work goes to.
     pub fn model(&self) -> Arc<Model> {
-        self.current.read().expect("model lock poisoned: this is a bug").clone()
+        self.current
+            .read()
+            .expect("model lock poisoned: this is a bug")
+            .clone()
     }
 
     /// Fresh engines swapped in so far.

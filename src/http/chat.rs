@@ -13,8 +13,8 @@ use super::extract::ApiJson;
 use super::state::AppState;
 use super::validate::validate;
 use super::wire::{
-    AssistantMessage, ChatCompletion, ChatCompletionRequest, Choice, RefinementReport,
-    RoundReport, Usage,
+    AssistantMessage, ChatCompletion, ChatCompletionRequest, Choice, RefinementReport, RoundReport,
+    Usage,
 };
 use crate::error::{ApiError, ErrorEnvelope, ErrorKind};
 use crate::refine::{RefineEvent, RefineSummary, Refiner, RoundRecord};
@@ -133,17 +133,23 @@ pub async fn chat_completions(
     let permit = state.admit()?;
     let valid = validate(req, &state).await?;
     let meta = CompletionMeta::new(&valid.model);
-    let events = Refiner::new(valid.engine, state.metrics.clone()).run(valid.generation, valid.plan);
+    let events =
+        Refiner::new(valid.engine, state.metrics.clone()).run(valid.generation, valid.plan);
     if valid.stream {
         return Ok(chat_stream::respond(events, meta, valid.include_usage, permit).into_response());
     }
     let mut events = std::pin::pin!(events);
     while let Some(event) = events.next().await {
         match event {
-            RefineEvent::Completed(summary) => return Ok(Json(completion(meta, &summary)).into_response()),
+            RefineEvent::Completed(summary) => {
+                return Ok(Json(completion(meta, &summary)).into_response())
+            }
             RefineEvent::Failed(e) => return Err(e.into()),
             _ => {}
         }
     }
-    Err(ApiError::new(ErrorKind::Internal, "the refinement ended without a result"))
+    Err(ApiError::new(
+        ErrorKind::Internal,
+        "the refinement ended without a result",
+    ))
 }

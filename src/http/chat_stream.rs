@@ -24,7 +24,8 @@ use crate::refine::RefineEvent;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 fn data<T: Serialize>(value: &T) -> Event {
-    Event::default().data(serde_json::to_string(value).expect("wire types serialise: this is a bug"))
+    Event::default()
+        .data(serde_json::to_string(value).expect("wire types serialise: this is a bug"))
 }
 
 struct Chunker {
@@ -33,11 +34,22 @@ struct Chunker {
 }
 
 impl Chunker {
-    fn chunk(&self, round: u32, delta: ChunkDelta, finish: Option<&str>, usage: Option<Usage>) -> Event {
+    fn chunk(
+        &self,
+        round: u32,
+        delta: ChunkDelta,
+        finish: Option<&str>,
+        usage: Option<Usage>,
+    ) -> Event {
         let choices = if usage.is_some() {
             vec![]
         } else {
-            vec![ChunkChoice { index: 0, delta, finish_reason: finish.map(str::to_string), logprobs: None }]
+            vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason: finish.map(str::to_string),
+                logprobs: None,
+            }]
         };
         data(&ChatCompletionChunk {
             id: self.meta.id.clone(),
@@ -52,11 +64,23 @@ impl Chunker {
     }
 
     fn content(&self, round: u32, text: String) -> Event {
-        self.chunk(round, ChunkDelta { content: Some(text), ..Default::default() }, None, None)
+        self.chunk(
+            round,
+            ChunkDelta {
+                content: Some(text),
+                ..Default::default()
+            },
+            None,
+            None,
+        )
     }
 
     fn reasoning(&self, round: u32, text: String) -> Event {
-        let delta = ChunkDelta { reasoning_content: Some(text.clone()), reasoning: Some(text), ..Default::default() };
+        let delta = ChunkDelta {
+            reasoning_content: Some(text.clone()),
+            reasoning: Some(text),
+            ..Default::default()
+        };
         self.chunk(round, delta, None, None)
     }
 }
@@ -68,7 +92,10 @@ pub fn respond(
     include_usage: bool,
     permit: OwnedSemaphorePermit,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let c = Chunker { meta, fingerprint: fingerprint() };
+    let c = Chunker {
+        meta,
+        fingerprint: fingerprint(),
+    };
     let stream = async_stream::stream! {
         let _permit = permit;
         let mut events = std::pin::pin!(events);

@@ -19,7 +19,8 @@ fn is_json(req: &Request) -> bool {
         .and_then(|v| v.split(';').next())
         .map(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
         })
         .unwrap_or(false)
 }
@@ -38,7 +39,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(ErrorKind::PayloadTooLarge, "The request body is too large")
             } else {
-                ApiError::new(ErrorKind::InvalidRequest, format!("Cannot read the body: {e}"))
+                ApiError::new(
+                    ErrorKind::InvalidRequest,
+                    format!("Cannot read the body: {e}"),
+                )
             }
         })?;
         parse(&bytes).map(ApiJson)
@@ -60,7 +64,8 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         err
     })?;
-    de.end().map_err(|e| ApiError::new(ErrorKind::InvalidRequest, format!("Invalid JSON body: {e}")))?;
+    de.end()
+        .map_err(|e| ApiError::new(ErrorKind::InvalidRequest, format!("Invalid JSON body: {e}")))?;
     Ok(value)
 }
 
@@ -71,7 +76,8 @@ mod tests {
 
     #[test]
     fn names_the_field_of_the_wrong_type() {
-        let err = parse::<ChatCompletionRequest>(br#"{"messages":[],"temperature":"hot"}"#).unwrap_err();
+        let err =
+            parse::<ChatCompletionRequest>(br#"{"messages":[],"temperature":"hot"}"#).unwrap_err();
         assert_eq!(err.param.as_deref(), Some("temperature"));
         let err = parse::<ChatCompletionRequest>(br#"{"messages":[{"role":1}]}"#).unwrap_err();
         assert_eq!(err.param.as_deref(), Some("messages[0].role"));

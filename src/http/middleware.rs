@@ -22,10 +22,17 @@ pub async fn require_api_key(State(state): State<AppState>, req: Request, next: 
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     match presented {
-        Some(key) if state.api_keys.iter().any(|k| constant_time_eq(k.as_bytes(), key.as_bytes())) => {
+        Some(key)
+            if state
+                .api_keys
+                .iter()
+                .any(|k| constant_time_eq(k.as_bytes(), key.as_bytes())) =>
+        {
             next.run(req).await
         }
-        Some(_) => ApiError::new(ErrorKind::Unauthorized, "Incorrect API key provided").into_response(),
+        Some(_) => {
+            ApiError::new(ErrorKind::Unauthorized, "Incorrect API key provided").into_response()
+        }
         None => ApiError::new(
             ErrorKind::Unauthorized,
             "Missing API key: send `Authorization: Bearer <key>`",

@@ -39,7 +39,10 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(ErrorKind::MethodNotAllowed, "Method not allowed on this route; see /docs")
+    ApiError::new(
+        ErrorKind::MethodNotAllowed,
+        "Method not allowed on this route; see /docs",
+    )
 }
 
 /// The application: every route with its middleware.
@@ -48,7 +51,10 @@ pub fn router(state: AppState) -> Router {
         .route(routes::CHAT_COMPLETIONS, post(chat::chat_completions))
         .route(routes::REFINEMENTS, post(refinements::refinements))
         .route(routes::MODELS, get(ops::list_models))
-        .route_layer(from_fn_with_state(state.clone(), middleware::require_api_key));
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            middleware::require_api_key,
+        ));
     let header = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
         .merge(v1)

@@ -25,7 +25,11 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     if state.models.default_ready() {
         Json(json!({"status": "ready"})).into_response()
     } else {
-        ApiError::new(ErrorKind::ModelLoading, "The default model is still loading").into_response()
+        ApiError::new(
+            ErrorKind::ModelLoading,
+            "The default model is still loading",
+        )
+        .into_response()
     }
 }
 
@@ -40,7 +44,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .map(|(e, _)| (e.model_id().to_string(), e.stats()))
         .collect();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(&engines),
     )
         .into_response()
@@ -64,5 +71,8 @@ pub async fn list_models(State(state): State<AppState>) -> Json<ModelList> {
             default_rounds: defaults.rounds,
         })
         .collect();
-    Json(ModelList { object: "list", data })
+    Json(ModelList {
+        object: "list",
+        data,
+    })
 }

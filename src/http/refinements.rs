@@ -49,7 +49,8 @@ pub async fn refinements(
 ) -> Result<Response, ApiError> {
     let permit = state.admit()?;
     let valid = validate(req, &state).await?;
-    let events = Refiner::new(valid.engine, state.metrics.clone()).run(valid.generation, valid.plan);
+    let events =
+        Refiner::new(valid.engine, state.metrics.clone()).run(valid.generation, valid.plan);
     let stream = async_stream::stream! {
         let _permit = permit;
         let mut events = std::pin::pin!(events);

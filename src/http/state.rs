@@ -49,13 +49,19 @@ impl ModelPool {
 
     /// Adds or updates a model.
     pub fn set(&self, id: &str, slot: ModelSlot, defaults: RefinementDefaults) {
-        let mut entries = self.entries.write().expect("model pool lock poisoned: this is a bug");
+        let mut entries = self
+            .entries
+            .write()
+            .expect("model pool lock poisoned: this is a bug");
         entries.insert(id.to_string(), Entry { slot, defaults });
     }
 
     /// Changes the slot of a model already in the pool.
     pub fn set_slot(&self, id: &str, slot: ModelSlot) {
-        let mut entries = self.entries.write().expect("model pool lock poisoned: this is a bug");
+        let mut entries = self
+            .entries
+            .write()
+            .expect("model pool lock poisoned: this is a bug");
         if let Some(e) = entries.get_mut(id) {
             e.slot = slot;
         }
@@ -64,11 +70,16 @@ impl ModelPool {
     /// Resolves the `model` of a request (the default when `None`).
     pub fn resolve(&self, id: Option<&str>) -> Result<ServingModel, ApiError> {
         let id = id.unwrap_or(&self.default_id);
-        let entries = self.entries.read().expect("model pool lock poisoned: this is a bug");
+        let entries = self
+            .entries
+            .read()
+            .expect("model pool lock poisoned: this is a bug");
         let Some(entry) = entries.get(id) else {
             return Err(ApiError::new(
                 ErrorKind::ModelNotFound,
-                format!("The model `{id}` does not exist or is not served here; see GET /v1/models"),
+                format!(
+                    "The model `{id}` does not exist or is not served here; see GET /v1/models"
+                ),
             )
             .with_param("model"));
         };
@@ -90,13 +101,22 @@ impl ModelPool {
 
     /// Whether the default model is loaded.
     pub fn default_ready(&self) -> bool {
-        let entries = self.entries.read().expect("model pool lock poisoned: this is a bug");
-        matches!(entries.get(&self.default_id).map(|e| &e.slot), Some(ModelSlot::Ready(_)))
+        let entries = self
+            .entries
+            .read()
+            .expect("model pool lock poisoned: this is a bug");
+        matches!(
+            entries.get(&self.default_id).map(|e| &e.slot),
+            Some(ModelSlot::Ready(_))
+        )
     }
 
     /// The loaded models with their defaults, in registration order.
     pub fn ready(&self) -> Vec<(Arc<dyn Engine>, RefinementDefaults)> {
-        let entries = self.entries.read().expect("model pool lock poisoned: this is a bug");
+        let entries = self
+            .entries
+            .read()
+            .expect("model pool lock poisoned: this is a bug");
         entries
             .values()
             .filter_map(|e| match &e.slot {
@@ -125,7 +145,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(models: Arc<ModelPool>, limits: Limits, max_concurrent: usize, api_keys: Vec<String>) -> Self {
+    pub fn new(
+        models: Arc<ModelPool>,
+        limits: Limits,
+        max_concurrent: usize,
+        api_keys: Vec<String>,
+    ) -> Self {
         Self {
             models,
             metrics: Arc::new(Metrics::new()),

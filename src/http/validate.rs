@@ -41,7 +41,10 @@ fn message(i: usize, m: InputMessage) -> Result<ChatMessage, ApiError> {
     let content = match m.content {
         None if role == Role::Assistant => String::new(),
         None => {
-            return Err(ApiError::invalid(format!("messages[{i}].content"), "`content` is required"))
+            return Err(ApiError::invalid(
+                format!("messages[{i}].content"),
+                "`content` is required",
+            ))
         }
         Some(InputContent::Text(t)) => t,
         Some(InputContent::Parts(parts)) => {
@@ -49,12 +52,10 @@ fn message(i: usize, m: InputMessage) -> Result<ChatMessage, ApiError> {
             for (j, p) in parts.into_iter().enumerate() {
                 match (p.kind.as_str(), p.text) {
                     ("text", Some(t)) => text.push_str(&t),
-                    _ => {
-                        return Err(ApiError::invalid(
-                            format!("messages[{i}].content[{j}]"),
-                            "Only text content parts (`{\"type\":\"text\",\"text\":…}`) are supported",
-                        ))
-                    }
+                    _ => return Err(ApiError::invalid(
+                        format!("messages[{i}].content[{j}]"),
+                        "Only text content parts (`{\"type\":\"text\",\"text\":…}`) are supported",
+                    )),
                 }
             }
             text
@@ -65,7 +66,10 @@ fn message(i: usize, m: InputMessage) -> Result<ChatMessage, ApiError> {
 
 fn positive(value: i64, field: &str) -> Result<u32, ApiError> {
     if value < 1 {
-        return Err(ApiError::invalid(field, format!("`{field}` must be >= 1, got {value}")));
+        return Err(ApiError::invalid(
+            field,
+            format!("`{field}` must be >= 1, got {value}"),
+        ));
     }
     Ok(value.min(u32::MAX as i64) as u32)
 }
@@ -77,10 +81,16 @@ fn stops(stop: Option<StopField>) -> Result<Vec<String>, ApiError> {
         Some(StopField::Many(v)) => v,
     };
     if list.len() > MAX_STOP {
-        return Err(ApiError::invalid("stop", format!("`stop` takes at most {MAX_STOP} strings")));
+        return Err(ApiError::invalid(
+            "stop",
+            format!("`stop` takes at most {MAX_STOP} strings"),
+        ));
     }
     if list.iter().any(String::is_empty) {
-        return Err(ApiError::invalid("stop", "`stop` strings must not be empty"));
+        return Err(ApiError::invalid(
+            "stop",
+            "`stop` strings must not be empty",
+        ));
     }
     Ok(list)
 }
@@ -88,10 +98,16 @@ fn stops(stop: Option<StopField>) -> Result<Vec<String>, ApiError> {
 /// Checks `req` and resolves everything it refers to.
 pub async fn validate(req: ChatCompletionRequest, state: &AppState) -> Result<ValidChat, ApiError> {
     if let Some(n) = req.n.filter(|&n| n != 1) {
-        return Err(ApiError::invalid("n", format!("Only `n` = 1 is supported, got {n}")));
+        return Err(ApiError::invalid(
+            "n",
+            format!("Only `n` = 1 is supported, got {n}"),
+        ));
     }
     if req.messages.is_empty() {
-        return Err(ApiError::invalid("messages", "`messages` must hold at least one message"));
+        return Err(ApiError::invalid(
+            "messages",
+            "`messages` must hold at least one message",
+        ));
     }
     let messages = req
         .messages
@@ -101,17 +117,27 @@ pub async fn validate(req: ChatCompletionRequest, state: &AppState) -> Result<Va
         .collect::<Result<Vec<_>, _>>()?;
     let temperature = req.temperature.unwrap_or(1.0);
     if !(0.0..=2.0).contains(&temperature) {
-        return Err(ApiError::invalid("temperature", format!("`temperature` must be between 0 and 2, got {temperature}")));
+        return Err(ApiError::invalid(
+            "temperature",
+            format!("`temperature` must be between 0 and 2, got {temperature}"),
+        ));
     }
     if let Some(p) = req.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
-        return Err(ApiError::invalid("top_p", format!("`top_p` must be > 0 and <= 1, got {p}")));
+        return Err(ApiError::invalid(
+            "top_p",
+            format!("`top_p` must be > 0 and <= 1, got {p}"),
+        ));
     }
     let max_tokens = match (req.max_completion_tokens, req.max_tokens) {
         (Some(v), _) => Some(positive(v, "max_completion_tokens")?),
         (None, Some(v)) => Some(positive(v, "max_tokens")?),
         (None, None) => None,
     };
-    let max_field = if req.max_completion_tokens.is_some() { "max_completion_tokens" } else { "max_tokens" };
+    let max_field = if req.max_completion_tokens.is_some() {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    };
     let stop = stops(req.stop)?;
     let refinement = req.refinement.unwrap_or(super::wire::RefinementParams {
         rounds: None,
@@ -121,11 +147,17 @@ pub async fn validate(req: ChatCompletionRequest, state: &AppState) -> Result<Va
     });
     let cap = state.limits.max_rounds;
     if let Some(r) = refinement.rounds.filter(|&r| r < 1 || r > cap as i64) {
-        return Err(ApiError::invalid("refinement.rounds", format!("`refinement.rounds` must be between 1 and {cap}, got {r}")));
+        return Err(ApiError::invalid(
+            "refinement.rounds",
+            format!("`refinement.rounds` must be between 1 and {cap}, got {r}"),
+        ));
     }
     if let Some(i) = &refinement.instruction {
         if i.trim().is_empty() || i.chars().count() > MAX_INSTRUCTION_CHARS {
-            return Err(ApiError::invalid("refinement.instruction", format!("`refinement.instruction` must be 1 to {MAX_INSTRUCTION_CHARS} characters")));
+            return Err(ApiError::invalid(
+                "refinement.instruction",
+                format!("`refinement.instruction` must be 1 to {MAX_INSTRUCTION_CHARS} characters"),
+            ));
         }
     }
     let budget = refinement
@@ -137,7 +169,10 @@ pub async fn validate(req: ChatCompletionRequest, state: &AppState) -> Result<Va
     let engine = serving.engine;
     let context = engine.context_length();
     if let Some(m) = max_tokens.filter(|&m| m >= context) {
-        return Err(ApiError::invalid(max_field, format!("`{max_field}` must be below the model's context of {context} tokens, got {m}")));
+        return Err(ApiError::invalid(
+            max_field,
+            format!("`{max_field}` must be below the model's context of {context} tokens, got {m}"),
+        ));
     }
     let prompt_tokens = engine.count_prompt_tokens(&messages).await?;
     if prompt_tokens >= context {
@@ -156,7 +191,10 @@ pub async fn validate(req: ChatCompletionRequest, state: &AppState) -> Result<Va
     }
     let defaults = serving.defaults;
     let plan = RefinePlan {
-        rounds: refinement.rounds.map(|r| r as u32).unwrap_or(defaults.rounds.min(cap)),
+        rounds: refinement
+            .rounds
+            .map(|r| r as u32)
+            .unwrap_or(defaults.rounds.min(cap)),
         instruction: refinement.instruction.unwrap_or(defaults.instruction),
         early_stop: refinement.early_stop.unwrap_or(defaults.early_stop),
         max_total_tokens: budget.or(defaults.max_total_tokens),
@@ -176,6 +214,9 @@ pub async fn validate(req: ChatCompletionRequest, state: &AppState) -> Result<Va
         engine,
         plan,
         stream: req.stream.unwrap_or(false),
-        include_usage: req.stream_options.and_then(|o| o.include_usage).unwrap_or(false),
+        include_usage: req
+            .stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
     })
 }

@@ -85,7 +85,9 @@ pub struct RefineSummary {
 impl RefineSummary {
     /// The answer: the last round's.
     pub fn final_round(&self) -> &RoundRecord {
-        self.rounds.last().expect("a refinement has at least one round: this is a bug")
+        self.rounds
+            .last()
+            .expect("a refinement has at least one round: this is a bug")
     }
 
     pub fn prompt_tokens(&self) -> u32 {
@@ -102,9 +104,15 @@ impl RefineSummary {
 pub enum RefineEvent {
     /// A round begins. `last` is true when it is certainly the final round (round N of N);
     /// a round with `last == false` may still end the loop through an early stop.
-    RoundStarted { round: u32, last: bool },
+    RoundStarted {
+        round: u32,
+        last: bool,
+    },
     /// New text of the current round.
-    Delta { round: u32, text: String },
+    Delta {
+        round: u32,
+        text: String,
+    },
     RoundCompleted(RoundRecord),
     Completed(RefineSummary),
     /// The engine failed; nothing follows.

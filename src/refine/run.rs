@@ -25,7 +25,10 @@ struct InFlight {
 impl InFlight {
     fn new(metrics: Arc<Metrics>) -> Self {
         metrics.in_flight.inc();
-        Self { metrics, ended: false }
+        Self {
+            metrics,
+            ended: false,
+        }
     }
 }
 

@@ -19,13 +19,25 @@ fn plan(rounds: u32, early_stop: bool, budget: Option<u32>) -> RefinePlan {
     }
 }
 
-async fn run(engine: FakeEngine, plan: RefinePlan, max_tokens: u32) -> (Vec<RefineEvent>, Arc<Metrics>) {
+async fn run(
+    engine: FakeEngine,
+    plan: RefinePlan,
+    max_tokens: u32,
+) -> (Vec<RefineEvent>, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::new());
     let request = GenerationRequest {
         messages: vec![ChatMessage::new(Role::User, "What is 2+2?")],
-        sampling: Sampling { temperature: 0.0, top_p: None, max_tokens, stop: vec![] },
+        sampling: Sampling {
+            temperature: 0.0,
+            top_p: None,
+            max_tokens,
+            stop: vec![],
+        },
     };
-    let events = Refiner::new(Arc::new(engine), metrics.clone()).run(request, plan).collect().await;
+    let events = Refiner::new(Arc::new(engine), metrics.clone())
+        .run(request, plan)
+        .collect()
+        .await;
     (events, metrics)
 }
 
@@ -55,7 +67,9 @@ async fn runs_every_round_in_order_with_the_instruction_between() {
     assert_eq!(started, [(1, false), (2, false), (3, true)]);
     assert_eq!(s.completion_tokens(), 1 + 3 + 3);
     assert!(s.rounds.iter().all(|r| r.changed));
-    assert!(metrics.render(&[]).contains("ptr_rounds_started_total{round=\"3\"} 1"));
+    assert!(metrics
+        .render(&[])
+        .contains("ptr_rounds_started_total{round=\"3\"} 1"));
 }
 
 #[tokio::test]
@@ -67,7 +81,9 @@ async fn stops_when_a_round_repeats_with_early_stop() {
     assert_eq!(s.rounds.len(), 2);
     assert!(!s.rounds[1].changed);
     assert_eq!(engine.generations(), 2);
-    assert!(metrics.render(&[]).contains("ptr_early_stops_total{reason=\"converged\"} 1"));
+    assert!(metrics
+        .render(&[])
+        .contains("ptr_early_stops_total{reason=\"converged\"} 1"));
 }
 
 #[tokio::test]
@@ -83,7 +99,11 @@ async fn stops_on_the_token_budget() {
     let (events, _) = run(engine.clone(), plan(3, false, Some(10)), 16).await;
     let s = summary(&events);
     assert_eq!(s.stop_reason, StopReason::Budget);
-    assert_eq!(s.rounds.len(), 1, "6 used, 4 left < the 6 the last round took");
+    assert_eq!(
+        s.rounds.len(),
+        1,
+        "6 used, 4 left < the 6 the last round took"
+    );
     assert!(s.completion_tokens() <= 10);
 }
 
@@ -114,9 +134,16 @@ async fn dropping_the_stream_skips_the_remaining_rounds() {
     let metrics = Arc::new(Metrics::new());
     let request = GenerationRequest {
         messages: vec![ChatMessage::new(Role::User, "q")],
-        sampling: Sampling { temperature: 0.0, top_p: None, max_tokens: 8, stop: vec![] },
+        sampling: Sampling {
+            temperature: 0.0,
+            top_p: None,
+            max_tokens: 8,
+            stop: vec![],
+        },
     };
-    let mut events = Box::pin(Refiner::new(Arc::new(engine.clone()), metrics.clone()).run(request, plan(3, false, None)));
+    let mut events = Box::pin(
+        Refiner::new(Arc::new(engine.clone()), metrics.clone()).run(request, plan(3, false, None)),
+    );
     while let Some(e) = events.next().await {
         if matches!(e, RefineEvent::Delta { round: 2, .. }) {
             break;

@@ -25,10 +25,21 @@ pub fn fake_app(engine: FakeEngine) -> (Router, AppState) {
     fake_app_with(engine, 4, vec![])
 }
 
-pub fn fake_app_with(engine: FakeEngine, max_concurrent: usize, keys: Vec<String>) -> (Router, AppState) {
+pub fn fake_app_with(
+    engine: FakeEngine,
+    max_concurrent: usize,
+    keys: Vec<String>,
+) -> (Router, AppState) {
     let pool = Arc::new(ModelPool::new(FAKE));
-    pool.set(FAKE, ModelSlot::Ready(Arc::new(engine)), RefinementDefaults::default());
-    let limits = Limits { max_rounds: 8, max_body_bytes: 16 * 1024 };
+    pool.set(
+        FAKE,
+        ModelSlot::Ready(Arc::new(engine)),
+        RefinementDefaults::default(),
+    );
+    let limits = Limits {
+        max_rounds: 8,
+        max_body_bytes: 16 * 1024,
+    };
     let state = AppState::new(pool, limits, max_concurrent, keys);
     (ptr_server::router(state.clone()), state)
 }
@@ -51,7 +62,12 @@ pub async fn send(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::
 }
 
 /// Asserts an OpenAI error envelope with this status and `param`; returns the error object.
-pub fn assert_error(status: StatusCode, body: &str, want: StatusCode, param: Option<&str>) -> Value {
+pub fn assert_error(
+    status: StatusCode,
+    body: &str,
+    want: StatusCode,
+    param: Option<&str>,
+) -> Value {
     assert_eq!(status, want, "body: {body}");
     let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
     let err = &v["error"];
@@ -83,7 +99,10 @@ pub fn parse_sse(body: &str) -> Vec<SseEvent> {
                     data.push(v.strip_prefix(' ').unwrap_or(v).to_string());
                 }
             }
-            (!data.is_empty()).then(|| SseEvent { event, data: data.join("\n") })
+            (!data.is_empty()).then(|| SseEvent {
+                event,
+                data: data.join("\n"),
+            })
         })
         .collect()
 }
@@ -109,15 +128,25 @@ pub async fn real_server(extra: &[&str]) -> Server {
     ensure_default_model();
     let mut args = vec!["ptr-server", "serve", "--port", "0"];
     args.extend_from_slice(extra);
-    let Command::Serve(config) = Cli::parse_from(args).command else { unreachable!() };
-    ptr_server::server::start(config).await.expect("the server starts")
+    let Command::Serve(config) = Cli::parse_from(args).command else {
+        unreachable!()
+    };
+    ptr_server::server::start(config)
+        .await
+        .expect("the server starts")
 }
 
 /// Polls `/ready` until 200; returns the statuses seen.
 pub async fn wait_ready(client: &reqwest::Client, base: &str) -> Vec<u16> {
     let mut seen = Vec::new();
     for _ in 0..600 {
-        let status = client.get(format!("{base}/ready")).send().await.unwrap().status().as_u16();
+        let status = client
+            .get(format!("{base}/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
         seen.push(status);
         if status == 200 {
             return seen;
@@ -134,4 +163,21 @@ pub async fn ready_real_server(extra: &[&str]) -> (Server, String, reqwest::Clie
     let client = reqwest::Client::new();
     wait_ready(&client, &base).await;
     (server, base, client)
+}
+
+/// POSTs JSON to a real server.
+pub async fn send_json(client: &reqwest::Client, url: &str, body: &Value) -> reqwest::Response {
+    client.post(url).json(body).send().await.unwrap()
+}
+
+/// The text of `/metrics`.
+pub async fn scrape(client: &reqwest::Client, base: &str) -> String {
+    client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }

@@ -35,17 +35,37 @@ async fn invalid_values_name_their_field() {
     expect_400(json!({"top_p": 0}), "top_p").await;
     expect_400(json!({"top_p": 1.5}), "top_p").await;
     expect_400(json!({"max_tokens": 0}), "max_tokens").await;
-    expect_400(json!({"max_completion_tokens": -3}), "max_completion_tokens").await;
+    expect_400(
+        json!({"max_completion_tokens": -3}),
+        "max_completion_tokens",
+    )
+    .await;
     expect_400(json!({"max_tokens": 100000}), "max_tokens").await;
     expect_400(json!({"n": 2}), "n").await;
     expect_400(json!({"stop": ["a", "b", "c", "d", "e"]}), "stop").await;
     expect_400(json!({"messages": []}), "messages").await;
-    expect_400(json!({"messages": [{"role": "tool", "content": "x"}]}), "messages[0].role").await;
-    expect_400(json!({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}), "messages[0].content[0]").await;
+    expect_400(
+        json!({"messages": [{"role": "tool", "content": "x"}]}),
+        "messages[0].role",
+    )
+    .await;
+    expect_400(
+        json!({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}),
+        "messages[0].content[0]",
+    )
+    .await;
     expect_400(json!({"refinement": {"rounds": 9}}), "refinement.rounds").await;
     expect_400(json!({"refinement": {"rounds": 0}}), "refinement.rounds").await;
-    expect_400(json!({"refinement": {"instruction": "  "}}), "refinement.instruction").await;
-    expect_400(json!({"refinement": {"max_total_tokens": 0}}), "refinement.max_total_tokens").await;
+    expect_400(
+        json!({"refinement": {"instruction": "  "}}),
+        "refinement.instruction",
+    )
+    .await;
+    expect_400(
+        json!({"refinement": {"max_total_tokens": 0}}),
+        "refinement.max_total_tokens",
+    )
+    .await;
     expect_400(json!({"temperature": "warm"}), "temperature").await;
     expect_400(json!({"messages": "hi"}), "messages").await;
 }
@@ -78,7 +98,11 @@ async fn malformed_json_and_wrong_content_type() {
 #[tokio::test]
 async fn unknown_model_is_404() {
     let (app, _) = fake_app(FakeEngine::new(FAKE, "ok"));
-    let (status, _, body) = send(&app, post_json("/v1/chat/completions", &chat(json!({"model": "gpt-9"})))).await;
+    let (status, _, body) = send(
+        &app,
+        post_json("/v1/chat/completions", &chat(json!({"model": "gpt-9"}))),
+    )
+    .await;
     let err = assert_error(status, &body, StatusCode::NOT_FOUND, Some("model"));
     assert_eq!(err["code"], "model_not_found");
 }
@@ -101,21 +125,34 @@ async fn a_prompt_longer_than_the_context_is_refused() {
 async fn a_body_over_the_limit_is_413() {
     let (app, _) = fake_app(FakeEngine::new(FAKE, "ok"));
     let big = "x".repeat(20 * 1024);
-    let (status, _, body) = send(&app, post_json("/v1/chat/completions", &chat(json!({"messages": [{"role": "user", "content": big}]})))).await;
+    let (status, _, body) = send(
+        &app,
+        post_json(
+            "/v1/chat/completions",
+            &chat(json!({"messages": [{"role": "user", "content": big}]})),
+        ),
+    )
+    .await;
     assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, None);
 }
 
 #[tokio::test]
 async fn api_keys_are_required_when_configured() {
-    let (app, _) = fake_app_with(FakeEngine::new(FAKE, "ok"), 4, vec!["k1".into(), "k2".into()]);
+    let (app, _) = fake_app_with(
+        FakeEngine::new(FAKE, "ok"),
+        4,
+        vec!["k1".into(), "k2".into()],
+    );
     let (status, _, body) = send(&app, post_json("/v1/chat/completions", &chat(json!({})))).await;
     assert_error(status, &body, StatusCode::UNAUTHORIZED, None);
     let mut req = post_json("/v1/chat/completions", &chat(json!({})));
-    req.headers_mut().insert("authorization", "Bearer nope".parse().unwrap());
+    req.headers_mut()
+        .insert("authorization", "Bearer nope".parse().unwrap());
     let (status, _, body) = send(&app, req).await;
     assert_error(status, &body, StatusCode::UNAUTHORIZED, None);
     let mut req = post_json("/v1/chat/completions", &chat(json!({})));
-    req.headers_mut().insert("authorization", "Bearer k2".parse().unwrap());
+    req.headers_mut()
+        .insert("authorization", "Bearer k2".parse().unwrap());
     let (status, _, body) = send(&app, req).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, _, _) = send(&app, Request::get("/health").body(Body::empty()).unwrap()).await;
@@ -124,7 +161,8 @@ async fn api_keys_are_required_when_configured() {
 
 #[tokio::test]
 async fn over_capacity_is_429_with_retry_after_before_any_work() {
-    let engine = FakeEngine::new(FAKE, "a b c d e f g h").with_token_delay(Duration::from_millis(200));
+    let engine =
+        FakeEngine::new(FAKE, "a b c d e f g h").with_token_delay(Duration::from_millis(200));
     let (app, state) = fake_app_with(engine.clone(), 1, vec![]);
     let stream_req = post_json("/v1/chat/completions", &chat(json!({"stream": true})));
     let held = app.clone().oneshot(stream_req).await.unwrap();
@@ -132,7 +170,8 @@ async fn over_capacity_is_429_with_retry_after_before_any_work() {
     let mut held = held.into_body();
     held.frame().await.unwrap().unwrap(); // the role chunk
     held.frame().await.unwrap().unwrap(); // the first token: the generation runs
-    let (status, headers, body) = send(&app, post_json("/v1/chat/completions", &chat(json!({})))).await;
+    let (status, headers, body) =
+        send(&app, post_json("/v1/chat/completions", &chat(json!({})))).await;
     let err = assert_error(status, &body, StatusCode::TOO_MANY_REQUESTS, None);
     assert_eq!(err["code"], "server_overloaded");
     assert_eq!(headers["retry-after"], "1");
@@ -148,13 +187,18 @@ async fn over_capacity_is_429_with_retry_after_before_any_work() {
 async fn a_loading_model_is_503_and_ready_follows_it() {
     let (app, state) = fake_app(FakeEngine::new(FAKE, "ok"));
     state.models.set_slot(FAKE, ModelSlot::Loading);
-    let (status, headers, body) = send(&app, post_json("/v1/chat/completions", &chat(json!({})))).await;
+    let (status, headers, body) =
+        send(&app, post_json("/v1/chat/completions", &chat(json!({})))).await;
     let err = assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, None);
     assert_eq!(err["code"], "model_loading");
     assert!(headers.contains_key("retry-after"));
     let (status, _, _) = send(&app, Request::get("/ready").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    state.models.set(FAKE, ModelSlot::Ready(std::sync::Arc::new(FakeEngine::new(FAKE, "ok"))), RefinementDefaults::default());
+    state.models.set(
+        FAKE,
+        ModelSlot::Ready(std::sync::Arc::new(FakeEngine::new(FAKE, "ok"))),
+        RefinementDefaults::default(),
+    );
     let (status, _, _) = send(&app, Request::get("/ready").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
 }
@@ -164,6 +208,12 @@ async fn unknown_routes_and_methods_use_the_envelope() {
     let (app, _) = fake_app(FakeEngine::new(FAKE, "ok"));
     let (status, _, body) = send(&app, Request::get("/v1/nope").body(Body::empty()).unwrap()).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, None);
-    let (status, _, body) = send(&app, Request::get("/v1/chat/completions").body(Body::empty()).unwrap()).await;
+    let (status, _, body) = send(
+        &app,
+        Request::get("/v1/chat/completions")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_error(status, &body, StatusCode::METHOD_NOT_ALLOWED, None);
 }

@@ -7,3 +7,4 @@ mod fake_chat;
 mod real_chat;
 mod real_refine;
 mod sdk;
+mod shutdown;

@@ -22,7 +22,7 @@ fn refine(rounds: u32, stream: bool, max_tokens: u32, extra: Value) -> Value {
 }
 
 async fn post(client: &reqwest::Client, url: &str, body: &Value) -> reqwest::Response {
-    let res = client.post(url).json(body).send().await.unwrap();
+    let res = send_json(client, url, body).await;
     assert_eq!(res.status(), 200);
     res
 }
@@ -31,29 +31,58 @@ async fn post(client: &reqwest::Client, url: &str, body: &Value) -> reqwest::Res
 async fn three_rounds_non_streaming_and_deterministic() {
     let (server, base, client) = ready_real_server(&[]).await;
     let url = format!("{base}/v1/chat/completions");
-    let v: Value = post(&client, &url, &refine(3, false, 40, json!({}))).await.json().await.unwrap();
+    let v: Value = post(&client, &url, &refine(3, false, 40, json!({})))
+        .await
+        .json()
+        .await
+        .unwrap();
     let rounds = v["refinement"]["rounds"].as_array().unwrap();
     assert_eq!(rounds.len(), 3, "{v}");
     assert_eq!(v["refinement"]["stop_reason"], "rounds_done");
     assert_eq!(v["choices"][0]["message"]["content"], rounds[2]["content"]);
-    let reasoning = v["choices"][0]["message"]["reasoning_content"].as_str().unwrap();
+    let reasoning = v["choices"][0]["message"]["reasoning_content"]
+        .as_str()
+        .unwrap();
     assert!(reasoning.starts_with("[Round 1]\n") && reasoning.contains("[Round 2]\n"));
     for key in ["prompt_tokens", "completion_tokens"] {
         let sum: u64 = rounds.iter().map(|r| r[key].as_u64().unwrap()).sum();
-        assert_eq!(v["usage"][key].as_u64(), Some(sum), "usage.{key} sums the rounds");
+        assert_eq!(
+            v["usage"][key].as_u64(),
+            Some(sum),
+            "usage.{key} sums the rounds"
+        );
     }
-    let p: Vec<u64> = rounds.iter().map(|r| r["prompt_tokens"].as_u64().unwrap()).collect();
-    assert!(p[0] < p[1] && p[1] < p[2], "each round's prompt holds the earlier answers: {p:?}");
+    let p: Vec<u64> = rounds
+        .iter()
+        .map(|r| r["prompt_tokens"].as_u64().unwrap())
+        .collect();
+    assert!(
+        p[0] < p[1] && p[1] < p[2],
+        "each round's prompt holds the earlier answers: {p:?}"
+    );
     server.shutdown().await.unwrap();
     // The same request on a fresh server (the engine's prefix cache makes a verbatim repeat on
     // the same server take a different float path from round 2 on; see README, Determinism).
     let (server, base, client) = ready_real_server(&[]).await;
     let url = format!("{base}/v1/chat/completions");
-    let again: Value = post(&client, &url, &refine(3, false, 40, json!({}))).await.json().await.unwrap();
+    let again: Value = post(&client, &url, &refine(3, false, 40, json!({})))
+        .await
+        .json()
+        .await
+        .unwrap();
     let contents = |v: &Value| -> Vec<String> {
-        v["refinement"]["rounds"].as_array().unwrap().iter().map(|r| r["content"].as_str().unwrap().to_string()).collect()
+        v["refinement"]["rounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["content"].as_str().unwrap().to_string())
+            .collect()
     };
-    assert_eq!(contents(&v), contents(&again), "greedy refinement is deterministic");
+    assert_eq!(
+        contents(&v),
+        contents(&again),
+        "greedy refinement is deterministic"
+    );
     server.shutdown().await.unwrap();
 }
 
@@ -62,19 +91,35 @@ async fn three_rounds_streaming_and_the_native_event_stream() {
     // Without the prefix cache a verbatim repeat is bit-identical, so both endpoints can be
     // compared on one server.
     let (server, base, client) = ready_real_server(&["--prefix-cache", "0"]).await;
-    let text = post(&client, &format!("{base}/v1/chat/completions"), &refine(3, true, 32, json!({}))).await.text().await.unwrap();
+    let text = post(
+        &client,
+        &format!("{base}/v1/chat/completions"),
+        &refine(3, true, 32, json!({})),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     let events = parse_sse(&text);
     assert_eq!(events.last().unwrap().data, "[DONE]");
-    let chunks: Vec<Value> = events[..events.len() - 1].iter().map(|e| serde_json::from_str(&e.data).unwrap()).collect();
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(&e.data).unwrap())
+        .collect();
     let mut last_round = 0;
     let mut content = String::new();
     let mut reasoning_rounds = std::collections::BTreeSet::new();
     for c in &chunks {
-        let round = c["refinement"]["round"].as_u64().expect("every chunk carries its round");
+        let round = c["refinement"]["round"]
+            .as_u64()
+            .expect("every chunk carries its round");
         assert!(round >= last_round, "rounds in order");
         last_round = round;
         let d = &c["choices"][0]["delta"];
-        if d["reasoning_content"].as_str().is_some_and(|s| !s.is_empty()) {
+        if d["reasoning_content"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+        {
             reasoning_rounds.insert(round);
         }
         if let Some(t) = d["content"].as_str().filter(|s| !s.is_empty()) {
@@ -86,7 +131,15 @@ async fn three_rounds_streaming_and_the_native_event_stream() {
     assert!(!content.is_empty());
     let usage = &chunks.last().unwrap()["usage"];
 
-    let native = post(&client, &format!("{base}/v1/refinements"), &refine(3, false, 32, json!({}))).await.text().await.unwrap();
+    let native = post(
+        &client,
+        &format!("{base}/v1/refinements"),
+        &refine(3, false, 32, json!({})),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     let events = parse_sse(&native);
     let mut expect_round = 1;
     let mut i = 0;
@@ -105,7 +158,11 @@ async fn three_rounds_streaming_and_the_native_event_stream() {
     assert_eq!(events[i].event.as_deref(), Some("refinement.completed"));
     assert_eq!(i + 1, events.len());
     let summary: Value = serde_json::from_str(&events[i].data).unwrap();
-    assert_eq!(summary["content"].as_str(), Some(content.as_str()), "same final answer on both endpoints");
+    assert_eq!(
+        summary["content"].as_str(),
+        Some(content.as_str()),
+        "same final answer on both endpoints"
+    );
     assert_eq!(&summary["usage"], usage);
     server.shutdown().await.unwrap();
 }
@@ -114,7 +171,15 @@ async fn three_rounds_streaming_and_the_native_event_stream() {
 async fn budget_and_convergence_stop_the_loop() {
     let (server, base, client) = ready_real_server(&[]).await;
     let url = format!("{base}/v1/chat/completions");
-    let v: Value = post(&client, &url, &refine(3, false, 24, json!({"max_total_tokens": 30}))).await.json().await.unwrap();
+    let v: Value = post(
+        &client,
+        &url,
+        &refine(3, false, 24, json!({"max_total_tokens": 30})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(v["refinement"]["stop_reason"], "budget", "{v}");
     assert!(v["usage"]["completion_tokens"].as_u64().unwrap() <= 30);
 
@@ -126,13 +191,22 @@ async fn budget_and_convergence_stop_the_loop() {
     });
     let v: Value = post(&client, &url, &body).await.json().await.unwrap();
     let rounds = v["refinement"]["rounds"].as_array().unwrap();
-    println!("convergence probe: {}", serde_json::to_string(rounds).unwrap());
+    println!(
+        "convergence probe: {}",
+        serde_json::to_string(rounds).unwrap()
+    );
     assert_eq!(v["refinement"]["stop_reason"], "converged", "{v}");
     assert!(rounds.len() < 6);
     assert_eq!(rounds.last().unwrap()["changed"], false);
-    let m = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert_eq!(metric(&m, "ptr_early_stops_total{reason=\"converged\"}"), Some(1.0));
-    assert_eq!(metric(&m, "ptr_early_stops_total{reason=\"budget\"}"), Some(1.0));
+    let m = scrape(&client, &base).await;
+    assert_eq!(
+        metric(&m, "ptr_early_stops_total{reason=\"converged\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&m, "ptr_early_stops_total{reason=\"budget\"}"),
+        Some(1.0)
+    );
     server.shutdown().await.unwrap();
 }
 
@@ -149,8 +223,21 @@ async fn a_disconnect_in_round_two_means_no_round_three() {
         metric(m, &active) == Some(0.0) && metric(m, "ptr_requests_cancelled_total") == Some(1.0)
     })
     .await;
-    assert_eq!(metric(&m, "ptr_rounds_started_total{round=\"2\"}"), Some(1.0));
-    assert_eq!(metric(&m, "ptr_rounds_started_total{round=\"3\"}"), None, "round 3 never started");
-    assert_eq!(metric(&m, &format!("ptr_engine_cancelled_sequences{{model=\"{MODEL}\"}}")), Some(1.0));
+    assert_eq!(
+        metric(&m, "ptr_rounds_started_total{round=\"2\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&m, "ptr_rounds_started_total{round=\"3\"}"),
+        None,
+        "round 3 never started"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            &format!("ptr_engine_cancelled_sequences{{model=\"{MODEL}\"}}")
+        ),
+        Some(1.0)
+    );
     server.shutdown().await.unwrap();
 }

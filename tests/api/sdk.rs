@@ -26,7 +26,11 @@ async fn the_openai_python_sdk_works() {
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "SDK check failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "SDK check failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let seen: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(seen["bad_request_param"], "temperature");
     assert_eq!(seen["not_found_code"], "model_not_found");
