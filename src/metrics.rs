@@ -83,10 +83,10 @@ impl Metrics {
         let http_duration = HistogramVec::new(
             HistogramOpts::new(
                 "ptr_http_request_duration_seconds",
-                "Time to the response head, by route",
+                "Time to the response head, by route and status",
             )
             .buckets(LATENCY_BUCKETS.to_vec()),
-            &["route"],
+            &["route", "status"],
         )
         .expect("valid histogram: this is a bug");
         r.register(Box::new(http_duration.clone()))

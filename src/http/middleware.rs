@@ -56,12 +56,12 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let start = Instant::now();
     let response = next.run(req).await;
     let m = &state.metrics;
+    let status = response.status();
+    let labels = [route.as_str(), status.as_str()];
     m.http_duration
-        .with_label_values(&[route.as_str()])
+        .with_label_values(&labels)
         .observe(start.elapsed().as_secs_f64());
-    m.http_requests
-        .with_label_values(&[route.as_str(), response.status().as_str()])
-        .inc();
+    m.http_requests.with_label_values(&labels).inc();
     response
 }
 

@@ -188,6 +188,10 @@ pub struct RoundReport {
 
 /// A streamed chunk (`chat.completion.chunk`).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1700000000,
+    "model": "smollm2-135m-instruct", "system_fingerprint": "ptr-server-0.1.0",
+    "choices": [{"index": 0, "delta": {"reasoning_content": " Paris", "reasoning": " Paris"}, "finish_reason": null, "logprobs": null}],
+    "refinement": {"round": 1}}))]
 pub struct ChatCompletionChunk {
     pub id: String,
     pub object: &'static str,
@@ -251,12 +255,14 @@ pub struct ModelCard {
 
 /// `round.started` event.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"round": 2}))]
 pub struct RoundStartedEvent {
     pub round: u32,
 }
 
 /// `round.delta` event.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"round": 2, "text": " Paris"}))]
 pub struct RoundDeltaEvent {
     pub round: u32,
     pub text: String,
@@ -264,6 +270,8 @@ pub struct RoundDeltaEvent {
 
 /// `round.completed` event.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"round": 2, "content": "The capital of France is Paris.", "finish_reason": "stop",
+    "usage": {"prompt_tokens": 61, "completion_tokens": 8, "total_tokens": 69}, "elapsed_ms": 950, "ttft_ms": 410, "changed": true}))]
 pub struct RoundCompletedEvent {
     pub round: u32,
     pub content: String,
@@ -277,6 +285,8 @@ pub struct RoundCompletedEvent {
 
 /// `refinement.completed` event.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"rounds": 3, "stop_reason": "rounds_done", "content": "The capital of France is Paris.",
+    "usage": {"prompt_tokens": 190, "completion_tokens": 24, "total_tokens": 214}}))]
 pub struct RefinementCompletedEvent {
     /// Rounds run.
     pub rounds: u32,

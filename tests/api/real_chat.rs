@@ -78,7 +78,7 @@ async fn greedy_chat_is_coherent_deterministic_and_counted() {
     let m = scrape(&client, &base).await;
     for series in [
         "ptr_http_requests_total{route=\"/v1/chat/completions\",status=\"200\"}",
-        "ptr_http_request_duration_seconds_count{route=\"/v1/chat/completions\"}",
+        "ptr_http_request_duration_seconds_count{route=\"/v1/chat/completions\",status=\"200\"}",
         "ptr_time_to_first_token_seconds_count",
         "ptr_inter_token_latency_seconds_count",
         "ptr_request_duration_seconds_count",
