@@ -139,12 +139,7 @@ pub async fn validate(req: ChatCompletionRequest, state: &AppState) -> Result<Va
         "max_tokens"
     };
     let stop = stops(req.stop)?;
-    let refinement = req.refinement.unwrap_or(super::wire::RefinementParams {
-        rounds: None,
-        instruction: None,
-        early_stop: None,
-        max_total_tokens: None,
-    });
+    let refinement = req.refinement.unwrap_or_default();
     let cap = state.limits.max_rounds;
     if let Some(r) = refinement.rounds.filter(|&r| r < 1 || r > cap as i64) {
         return Err(ApiError::invalid(

@@ -91,7 +91,7 @@ pub struct StreamOptions {
 }
 
 /// The `refinement` extension. Each field defaults to the model's setting in models.toml.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[schema(example = json!({"rounds": 3, "instruction": "Please further think about and give me a more precise and professional answer.", "early_stop": true, "max_total_tokens": 2048}))]
 pub struct RefinementParams {
     /// Rounds to run, 1 (plain completion) up to the server's cap.
