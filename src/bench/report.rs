@@ -15,6 +15,9 @@ pub struct BenchReport {
     pub requests: usize,
     /// Requests that failed (non-2xx, transport error, error payload).
     pub errors: usize,
+    /// Successful responses without a single output token (some servers answer requests they
+    /// dropped under load with an empty 200 stream).
+    pub empty: usize,
     /// Requests in flight at once.
     pub concurrency: usize,
     /// Wall-clock time of the whole run.
@@ -27,7 +30,7 @@ pub struct BenchReport {
     pub ttft: Option<Summary>,
     /// Gaps between consecutive token-bearing chunks, pooled over requests; streaming only.
     pub itl: Option<Summary>,
-    /// End-to-end time per successful request.
+    /// End-to-end time per successful, non-empty request.
     pub e2e: Option<Summary>,
     /// The message of the earliest request (by request number) that failed.
     pub first_error: Option<String>,
@@ -44,7 +47,12 @@ impl BenchReport {
             outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
         let ttfts: Vec<f64> = samples.iter().filter_map(|s| s.ttft).collect();
         let itls: Vec<f64> = samples.iter().flat_map(|s| s.itl.iter().copied()).collect();
-        let e2es: Vec<f64> = samples.iter().map(|s| s.e2e).collect();
+        // An empty response has no latency worth the name.
+        let e2es: Vec<f64> = samples
+            .iter()
+            .filter(|s| s.output_tokens > 0)
+            .map(|s| s.e2e)
+            .collect();
         let output_tokens = samples.iter().map(|s| s.output_tokens).sum();
         let output_tokens_per_second = if wall_seconds > 0.0 {
             output_tokens as f64 / wall_seconds
@@ -54,6 +62,7 @@ impl BenchReport {
         Self {
             requests: outcomes.len(),
             errors: outcomes.len() - samples.len(),
+            empty: samples.iter().filter(|s| s.output_tokens == 0).count(),
             concurrency,
             wall_seconds,
             output_tokens,
@@ -87,9 +96,10 @@ impl BenchReport {
         row(&mut out, "e2e (s)", self.e2e, 1.0, 2);
         let _ = writeln!(
             out,
-            "requests {}  errors {}  output tokens {}  wall {:.1} s  throughput {:.1} tok/s",
+            "requests {}  errors {}  empty {}  output tokens {}  wall {:.1} s  throughput {:.1} tok/s",
             self.requests,
             self.errors,
+            self.empty,
             self.output_tokens,
             self.wall_seconds,
             self.output_tokens_per_second
@@ -145,10 +155,17 @@ mod tests {
             Err(anyhow!("HTTP 500: first")),
             sample(0.3, &[0.06], 3.0, 30),
             Err(anyhow!("second")),
+            Ok(RequestSample {
+                ttft: None,
+                itl: vec![],
+                e2e: 0.0,
+                output_tokens: 0,
+            }),
         ];
         let report = BenchReport::new(&outcomes, 2, 4.0);
-        assert_eq!(report.requests, 4);
+        assert_eq!(report.requests, 5);
         assert_eq!(report.errors, 2);
+        assert_eq!(report.empty, 1);
         assert_eq!(report.output_tokens, 40);
         assert_eq!(report.output_tokens_per_second, 10.0);
         assert_eq!(report.first_error.as_deref(), Some("HTTP 500: first"));
@@ -177,7 +194,7 @@ mod tests {
         assert_eq!(lines[4], "e2e (s)           7.10      7.10      7.10");
         assert_eq!(
             lines[5],
-            "requests 1  errors 0  output tokens 128  wall 10.0 s  throughput 12.8 tok/s"
+            "requests 1  errors 0  empty 0  output tokens 128  wall 10.0 s  throughput 12.8 tok/s"
         );
         assert_eq!(lines.len(), 6);
     }
