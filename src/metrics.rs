@@ -30,6 +30,7 @@ pub struct Metrics {
     engine_active: IntGaugeVec,
     engine_cancelled: IntGaugeVec,
     engine_recycles: IntGaugeVec,
+    engine_continuations: IntGaugeVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -189,6 +190,11 @@ impl Metrics {
                 "ptr_engine_recycles",
                 "Fresh engines swapped in to free the prefix cache (CPU)",
             ),
+            engine_continuations: gauge_vec(
+                &r,
+                "ptr_engine_token_continuations",
+                "Prompts sent as exact token ids continuing an earlier answer",
+            ),
             registry: r,
         }
     }
@@ -206,6 +212,9 @@ impl Metrics {
             self.engine_recycles
                 .with_label_values(&l)
                 .set(s.recycles as i64);
+            self.engine_continuations
+                .with_label_values(&l)
+                .set(s.token_continuations as i64);
         }
         let mut out = Vec::new();
         TextEncoder::new()
@@ -226,7 +235,7 @@ mod tests {
         let snap = StatsSnapshot {
             active_sequences: 2,
             cancelled_sequences: 1,
-            recycles: 0,
+            ..Default::default()
         };
         let text = m.render(&[("m".into(), snap)]);
         assert!(text.contains("ptr_http_requests_total{route=\"/health\",status=\"200\"} 1"));

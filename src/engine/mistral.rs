@@ -1,36 +1,27 @@
 //! [`MistralEngine`]: the [`Engine`] trait on mistral.rs (GGUF models, CPU/CUDA/Metal).
 //!
 //! Requests go to the engine as `Request::Normal` through the model's sender with a response
-//! channel of our own, so a generation is an owned `'static` stream. The channel is sized so the
-//! engine never waits on a slow client (it would stall every sequence in the batch). Cancellation:
-//! when the stream is dropped early, the receiver is closed, the engine's next send fails and it
-//! cancels the sequence; a reaper task drains what was already in flight and releases the
-//! sequence in [`EngineStats`] only once the engine has dropped its sender.
+//! channel of our own, so a generation is an owned `'static` stream ([`MistralStream`]). Greedy
+//! requests that continue an answer this engine wrote are sent as exact token ids
+//! ([`Continuations`]) so the prefix cache reuses the whole earlier answer.
 
 use std::collections::VecDeque;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
 use either::Either;
-use futures::Stream;
-use mistralrs::{
-    Constraint, Model, NormalRequest, Request, RequestLike, Response, SamplingParams, StopTokens,
-    TextMessageRole, TextMessages,
-};
+use mistralrs::core::RequestMessage;
+use mistralrs::{Constraint, NormalRequest, Request, RequestLike, SamplingParams, StopTokens};
 use tokio::sync::mpsc;
 
+use super::continuation::{text_messages, tokenize, Continuations};
+use super::mistral_stream::{MistralStream, Recorder};
 use super::recycle::Recycler;
 use super::{
-    ChatMessage, Engine, EngineError, EngineEvent, EngineStats, EventStream, Finish, FinishReason,
-    GenerationRequest, Role, Sampling, StatsSnapshot,
+    ChatMessage, Engine, EngineError, EngineStats, EventStream, GenerationRequest, Sampling,
+    StatsSnapshot,
 };
 use crate::config::DeviceSpec;
-
-/// How long a cancelled sequence may take to be released before we give up waiting.
-const RELEASE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Engine-level load settings.
 #[derive(Debug, Clone)]
@@ -50,6 +41,7 @@ pub struct MistralEngine {
     engine: Arc<Recycler>,
     context: u32,
     stats: Arc<EngineStats>,
+    continuations: Arc<Continuations>,
 }
 
 impl MistralEngine {
@@ -78,19 +70,9 @@ impl MistralEngine {
             engine,
             context,
             stats: Arc::new(EngineStats::default()),
+            continuations: Arc::new(Continuations::default()),
         })
     }
-}
-
-fn text_messages(messages: &[ChatMessage]) -> TextMessages {
-    messages.iter().fold(TextMessages::new(), |acc, m| {
-        let role = match m.role {
-            Role::System => TextMessageRole::System,
-            Role::User => TextMessageRole::User,
-            Role::Assistant => TextMessageRole::Assistant,
-        };
-        acc.add_message(role, &m.content)
-    })
 }
 
 fn sampling_params(s: &Sampling) -> SamplingParams {
@@ -144,13 +126,46 @@ impl Engine for MistralEngine {
     }
 
     async fn generate(&self, request: GenerationRequest) -> Result<EventStream, EngineError> {
+        let model = self.engine.model();
+        let greedy = request.sampling.temperature == 0.0;
+        // Token-exact prompts need tokenize calls, which must not be abandoned midway (see
+        // count_prompt_tokens): they run in their own task.
+        let (continuations, m, messages) = (
+            self.continuations.clone(),
+            model.clone(),
+            request.messages.clone(),
+        );
+        let prepared = tokio::spawn(async move {
+            if !greedy {
+                return (None, None);
+            }
+            if let Some(ids) = continuations.prompt_ids(&m, &messages).await {
+                let ids = Arc::new(ids);
+                return (Some(ids.clone()), Some(ids));
+            }
+            (None, tokenize(&m, &messages).await.map(Arc::new))
+        });
+        let (token_prompt, prompt_ids) = prepared
+            .await
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
         // One slot per possible token plus the final chunks: the engine never blocks on us.
         let (tx, rx) = mpsc::channel(request.sampling.max_tokens as usize + 8);
+        let mut sampling = sampling_params(&request.sampling);
+        // Greedy decoding samples the top-1 token, so its id comes with the top-1 logprob.
+        sampling.top_n_logprobs = usize::from(greedy);
+        let prompt_tokens = token_prompt.as_ref().map_or(0, |ids| ids.len() as u32);
+        let messages = match &token_prompt {
+            Some(ids) => {
+                self.stats.continued();
+                RequestMessage::CompletionTokens(ids.to_vec())
+            }
+            None => text_messages(&request.messages).take_messages(),
+        };
         let normal = NormalRequest {
-            messages: text_messages(&request.messages).take_messages(),
-            sampling_params: sampling_params(&request.sampling),
+            messages,
+            sampling_params: sampling,
             response: tx,
-            return_logprobs: false,
+            return_logprobs: greedy,
             is_streaming: true,
             id: 0,
             constraint: Constraint::None,
@@ -163,7 +178,6 @@ impl Engine for MistralEngine {
             model_id: None,
             truncate_sequence: false,
         };
-        let model = self.engine.model();
         let sender = model
             .inner()
             .get_sender(None)
@@ -173,160 +187,23 @@ impl Engine for MistralEngine {
             .await
             .map_err(|e| EngineError::Internal(e.to_string()))?;
         self.stats.sequence_started();
+        let recorder = prompt_ids.map(|prompt_ids| Recorder {
+            continuations: self.continuations.clone(),
+            messages: request.messages,
+            prompt_ids,
+            ids: Vec::new(),
+            text: String::new(),
+        });
         Ok(Box::pin(MistralStream {
             rx: Some(rx),
             pending: VecDeque::new(),
-            _model: model,
+            model,
             engine: self.engine.clone(),
             stats: self.stats.clone(),
-            deltas: 0,
+            prompt_tokens,
+            steps: 0,
             done: false,
+            recorder,
         }))
-    }
-}
-
-/// The generation stream over the engine's response channel.
-struct MistralStream {
-    rx: Option<mpsc::Receiver<Response>>,
-    pending: VecDeque<Result<EngineEvent, EngineError>>,
-    /// Keeps the engine this sequence runs on alive even if a fresh one was swapped in.
-    _model: Arc<Model>,
-    engine: Arc<Recycler>,
-    stats: Arc<EngineStats>,
-    deltas: u32,
-    done: bool,
-}
-
-impl MistralStream {
-    fn finish(&mut self) {
-        if !self.done {
-            self.done = true;
-            self.rx = None;
-            self.stats.sequence_released();
-            self.engine.sequence_done();
-        }
-    }
-
-    /// Turns one engine response into events; returns true when it ends the generation.
-    fn absorb(&mut self, response: Response) -> bool {
-        match response {
-            Response::Chunk(chunk) => {
-                let Some(choice) = chunk.choices.into_iter().next() else {
-                    return false;
-                };
-                if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
-                    self.deltas += 1;
-                    self.pending.push_back(Ok(EngineEvent::Delta(text)));
-                }
-                let Some(reason) = choice.finish_reason else {
-                    return false;
-                };
-                let reason = if reason == "length" {
-                    FinishReason::Length
-                } else {
-                    FinishReason::Stop
-                };
-                let (prompt, completion) = chunk
-                    .usage
-                    .map(|u| (u.prompt_tokens as u32, u.completion_tokens as u32))
-                    .unwrap_or((0, self.deltas));
-                self.pending.push_back(Ok(EngineEvent::Finished(Finish {
-                    reason,
-                    prompt_tokens: prompt,
-                    completion_tokens: completion,
-                })));
-                true
-            }
-            Response::ValidationError(e) => {
-                self.pending
-                    .push_back(Err(EngineError::InvalidRequest(e.to_string())));
-                true
-            }
-            Response::ModelError(msg, _) | Response::CompletionModelError(msg, _) => {
-                self.pending.push_back(Err(EngineError::Internal(msg)));
-                true
-            }
-            Response::InternalError(e) => {
-                self.pending
-                    .push_back(Err(EngineError::Internal(e.to_string())));
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-impl Stream for MistralStream {
-    type Item = Result<EngineEvent, EngineError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            if let Some(item) = self.pending.pop_front() {
-                return Poll::Ready(Some(item));
-            }
-            if self.done {
-                return Poll::Ready(None);
-            }
-            let Some(rx) = self.rx.as_mut() else {
-                return Poll::Ready(None);
-            };
-            match rx.poll_recv(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(response)) => {
-                    if self.absorb(response) {
-                        self.finish();
-                    }
-                }
-                Poll::Ready(None) => {
-                    // The engine ended the stream without a final chunk (seen when it stops inside
-                    // a multi-byte character): finish it ourselves.
-                    let completion = self.deltas;
-                    self.pending.push_back(Ok(EngineEvent::Finished(Finish {
-                        reason: FinishReason::Stop,
-                        prompt_tokens: 0,
-                        completion_tokens: completion,
-                    })));
-                    self.finish();
-                }
-            }
-        }
-    }
-}
-
-impl Drop for MistralStream {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let Some(mut rx) = self.rx.take() else {
-            return;
-        };
-        rx.close();
-        let stats = self.stats.clone();
-        let engine = self.engine.clone();
-        let model = self._model.clone();
-        let reap = async move {
-            // Buffered chunks are drained; `None` means the engine dropped the sequence's sender.
-            let drained = tokio::time::timeout(RELEASE_TIMEOUT, async {
-                while rx.recv().await.is_some() {}
-            })
-            .await;
-            if drained.is_err() {
-                tracing::warn!("a cancelled sequence was not released by the engine in time");
-            }
-            stats.sequence_cancelled();
-            stats.sequence_released();
-            engine.sequence_done();
-            drop(model);
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(reap);
-            }
-            Err(_) => {
-                self.stats.sequence_cancelled();
-                self.stats.sequence_released();
-            }
-        }
     }
 }

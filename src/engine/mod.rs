@@ -5,8 +5,10 @@
 //! A generation is a stream of [`EngineEvent`]s. Dropping the stream cancels the generation: the
 //! engine must stop producing tokens for it within a token or two.
 
+mod continuation;
 pub mod fake;
 pub mod mistral;
+mod mistral_stream;
 mod recycle;
 mod stats;
 

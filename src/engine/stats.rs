@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct EngineStats {
     active_sequences: AtomicU64,
     cancelled_sequences: AtomicU64,
+    continued: AtomicU64,
 }
 
 /// A point-in-time copy of [`EngineStats`].
@@ -20,6 +21,8 @@ pub struct StatsSnapshot {
     pub cancelled_sequences: u64,
     /// Fresh engines swapped in to free the prefix cache.
     pub recycles: u64,
+    /// Prompts sent as exact token ids continuing an earlier answer.
+    pub token_continuations: u64,
 }
 
 impl EngineStats {
@@ -31,6 +34,10 @@ impl EngineStats {
         self.active_sequences.fetch_sub(1, Ordering::Relaxed);
     }
 
+    pub fn continued(&self) {
+        self.continued.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn sequence_cancelled(&self) {
         self.cancelled_sequences.fetch_add(1, Ordering::Relaxed);
     }
@@ -40,6 +47,7 @@ impl EngineStats {
             active_sequences: self.active_sequences.load(Ordering::Relaxed),
             cancelled_sequences: self.cancelled_sequences.load(Ordering::Relaxed),
             recycles: 0,
+            token_continuations: self.continued.load(Ordering::Relaxed),
         }
     }
 }

@@ -241,3 +241,41 @@ async fn a_disconnect_in_round_two_means_no_round_three() {
     );
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_continues_the_previous_answer_token_exactly() {
+    let (server, base, client) = ready_real_server(&[]).await;
+    // An answer that ends on its own (finish_reason stop), so round 2 is sent as token ids.
+    let body = json!({
+        "model": MODEL, "temperature": 0, "max_tokens": 200,
+        "messages": [{"role": "user", "content": "List three primary colors, each on its own line, with a short explanation."}],
+        "refinement": {"rounds": 2}
+    });
+    let v: Value = post(&client, &format!("{base}/v1/chat/completions"), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rounds = v["refinement"]["rounds"].as_array().unwrap();
+    assert_eq!(rounds[0]["finish_reason"], "stop", "{v}");
+    assert_eq!(rounds.len(), 2);
+    let second = rounds[1]["content"].as_str().unwrap();
+    assert!(
+        second.split_whitespace().count() >= 3,
+        "a real answer: {second:?}"
+    );
+    let p = |i: usize| rounds[i]["prompt_tokens"].as_u64().unwrap();
+    let c0 = rounds[0]["completion_tokens"].as_u64().unwrap();
+    assert!(
+        p(1) > p(0) + c0,
+        "round 2's prompt holds round 1's prompt and answer"
+    );
+    let m = scrape(&client, &base).await;
+    let continued = format!("ptr_engine_token_continuations{{model=\"{MODEL}\"}}");
+    assert_eq!(
+        metric(&m, &continued),
+        Some(1.0),
+        "round 2 went as exact token ids"
+    );
+    server.shutdown().await.unwrap();
+}

@@ -1,0 +1,225 @@
+//! [`MistralStream`]: one generation read off mistral.rs's response channel as engine events.
+//!
+//! The channel is sized so the engine never waits on a slow client (it would stall every
+//! sequence in the batch). Cancellation: when the stream is dropped early, the receiver is
+//! closed, the engine's next send fails and it cancels the sequence; a reaper task drains what
+//! was already in flight and releases the sequence in [`EngineStats`] only once the engine has
+//! dropped its sender. A greedy generation also collects its token ids so the answer can later
+//! be continued token-exactly (see [`super::continuation`]).
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::Stream;
+use mistralrs::core::ResponseLogprob;
+use mistralrs::{Model, Response};
+use tokio::sync::mpsc;
+
+use super::continuation::{Continuations, Finished};
+use super::recycle::Recycler;
+use super::{ChatMessage, EngineError, EngineEvent, EngineStats, Finish, FinishReason};
+
+/// How long a cancelled sequence may take to be released before we give up waiting.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a greedy generation needs to be remembered for token-exact continuation.
+pub struct Recorder {
+    pub continuations: Arc<Continuations>,
+    pub messages: Vec<ChatMessage>,
+    pub prompt_ids: Arc<Vec<u32>>,
+    pub ids: Vec<u32>,
+    pub text: String,
+}
+
+/// The generation stream over the engine's response channel.
+pub struct MistralStream {
+    pub rx: Option<mpsc::Receiver<Response>>,
+    pub pending: VecDeque<Result<EngineEvent, EngineError>>,
+    /// Keeps the engine this sequence runs on alive even if a fresh one was swapped in.
+    pub model: Arc<Model>,
+    pub engine: Arc<Recycler>,
+    pub stats: Arc<EngineStats>,
+    /// Prompt length when the engine does not report usage (token-id prompts).
+    pub prompt_tokens: u32,
+    pub steps: u32,
+    pub done: bool,
+    pub recorder: Option<Recorder>,
+}
+
+impl MistralStream {
+    fn finish(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.rx = None;
+            self.stats.sequence_released();
+            self.engine.sequence_done();
+        }
+    }
+
+    fn record(&mut self, text: &str, logprobs: Option<&ResponseLogprob>) {
+        let Some(rec) = self.recorder.as_mut() else {
+            return;
+        };
+        rec.text.push_str(text);
+        match logprobs.and_then(|l| l.top_logprobs.first()) {
+            Some(top) => rec.ids.push(top.token),
+            // Without the id the answer cannot be continued token-exactly.
+            None => self.recorder = None,
+        }
+    }
+
+    /// One step of output: text, its logprobs, and maybe the end.
+    fn step(
+        &mut self,
+        text: Option<String>,
+        logprobs: Option<&ResponseLogprob>,
+        finish: Option<String>,
+        usage: Option<(u32, u32)>,
+    ) -> bool {
+        self.steps += 1;
+        let text = text.unwrap_or_default();
+        self.record(&text, logprobs);
+        if !text.is_empty() {
+            self.pending.push_back(Ok(EngineEvent::Delta(text)));
+        }
+        let Some(reason) = finish else { return false };
+        let reason = if reason == "length" {
+            FinishReason::Length
+        } else {
+            FinishReason::Stop
+        };
+        let (prompt_tokens, completion_tokens) = usage.unwrap_or((self.prompt_tokens, self.steps));
+        self.pending.push_back(Ok(EngineEvent::Finished(Finish {
+            reason,
+            prompt_tokens,
+            completion_tokens,
+        })));
+        // Only an answer that ended on its own is remembered: the cached sequence of a cut-off
+        // answer ends in a token the engine never fed, and a prompt repeating it would reuse
+        // that token's empty KV slot. An ended answer's end-of-turn is replaced by the next
+        // turn's text, so the reused prefix stops exactly where the computed KV does.
+        if let Some(rec) = self.recorder.take() {
+            if reason == FinishReason::Stop && rec.prompt_ids.len() as u32 == prompt_tokens {
+                let finished = Finished {
+                    messages: rec.messages,
+                    prompt_ids: rec.prompt_ids,
+                    answer_ids: rec.ids,
+                    text: rec.text,
+                };
+                rec.continuations
+                    .remember_later(self.model.clone(), finished);
+            }
+        }
+        true
+    }
+
+    /// Turns one engine response into events; returns true when it ends the generation.
+    fn absorb(&mut self, response: Response) -> bool {
+        let fail = |this: &mut Self, e: EngineError| {
+            this.pending.push_back(Err(e));
+            true
+        };
+        match response {
+            Response::Chunk(chunk) => {
+                let usage = chunk
+                    .usage
+                    .map(|u| (u.prompt_tokens as u32, u.completion_tokens as u32));
+                let Some(c) = chunk.choices.into_iter().next() else {
+                    return false;
+                };
+                self.step(c.delta.content, c.logprobs.as_ref(), c.finish_reason, usage)
+            }
+            Response::CompletionChunk(chunk) => {
+                let Some(c) = chunk.choices.into_iter().next() else {
+                    return false;
+                };
+                self.step(Some(c.text), c.logprobs.as_ref(), c.finish_reason, None)
+            }
+            Response::ValidationError(e) => fail(self, EngineError::InvalidRequest(e.to_string())),
+            Response::ModelError(msg, _) | Response::CompletionModelError(msg, _) => {
+                fail(self, EngineError::Internal(msg))
+            }
+            Response::InternalError(e) => fail(self, EngineError::Internal(e.to_string())),
+            _ => false,
+        }
+    }
+}
+
+impl Stream for MistralStream {
+    type Item = Result<EngineEvent, EngineError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Poll::Ready(Some(item));
+            }
+            if self.done {
+                return Poll::Ready(None);
+            }
+            let Some(rx) = self.rx.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match rx.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(response)) => {
+                    if self.absorb(response) {
+                        self.finish();
+                    }
+                }
+                Poll::Ready(None) => {
+                    // The engine ended the stream without a final chunk (seen when it stops inside
+                    // a multi-byte character): finish it ourselves, and remember nothing.
+                    self.recorder = None;
+                    let finish = Finish {
+                        reason: FinishReason::Stop,
+                        prompt_tokens: self.prompt_tokens,
+                        completion_tokens: self.steps,
+                    };
+                    self.pending.push_back(Ok(EngineEvent::Finished(finish)));
+                    self.finish();
+                }
+            }
+        }
+    }
+}
+
+impl Drop for MistralStream {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let Some(mut rx) = self.rx.take() else {
+            return;
+        };
+        rx.close();
+        let stats = self.stats.clone();
+        let engine = self.engine.clone();
+        let model = self.model.clone();
+        let reap = async move {
+            // Buffered chunks are drained; `None` means the engine dropped the sequence's sender.
+            let drained = tokio::time::timeout(RELEASE_TIMEOUT, async {
+                while rx.recv().await.is_some() {}
+            })
+            .await;
+            if drained.is_err() {
+                tracing::warn!("a cancelled sequence was not released by the engine in time");
+            }
+            stats.sequence_cancelled();
+            stats.sequence_released();
+            engine.sequence_done();
+            drop(model);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(reap);
+            }
+            Err(_) => {
+                self.stats.sequence_cancelled();
+                self.stats.sequence_released();
+            }
+        }
+    }
+}
