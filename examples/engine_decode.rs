@@ -40,6 +40,7 @@ how the technology spread across Europe, and its effects on science, religion an
                 max_tokens,
                 stop: vec![],
             },
+            will_continue: false,
         };
         let start = Instant::now();
         let mut stream = engine.generate(request).await?;

@@ -31,6 +31,8 @@ struct Entry {
     text: String,
     prompt_ids: Arc<Vec<u32>>,
     answer_ids: Arc<Vec<u32>>,
+    /// The unfed token the cached sequence ends with, after a cut-off answer.
+    next_id: Option<u32>,
 }
 
 /// The remembered answers (a small FIFO).
@@ -89,6 +91,7 @@ pub struct Finished {
     pub messages: Vec<ChatMessage>,
     pub prompt_ids: Arc<Vec<u32>>,
     pub answer_ids: Vec<u32>,
+    pub next_id: Option<u32>,
     pub text: String,
 }
 
@@ -123,6 +126,10 @@ impl Continuations {
         };
         // The engine trims the first delta's leading space; the ids keep it.
         if f.answer_ids.is_empty() || spelled.trim_start() != f.text.trim_start() {
+            tracing::debug!(
+                ids = f.answer_ids.len(),
+                "answer ids do not spell the answer; not kept"
+            );
             return;
         }
         let entry = Entry {
@@ -130,6 +137,7 @@ impl Continuations {
             text: f.text,
             prompt_ids: f.prompt_ids,
             answer_ids: Arc::new(f.answer_ids),
+            next_id: f.next_id,
         };
         let mut entries = self
             .entries
@@ -186,13 +194,28 @@ impl Continuations {
         let tail = full.strip_prefix(head.as_slice())?;
         let canonical = tokenize(model, messages).await?;
         if tail.is_empty() || !canonical.ends_with(tail) {
+            tracing::debug!("the template tail does not match the full rendering; sending text");
             return None;
         }
-        let rest_ids = if rest.is_empty() {
+        let mut rest_ids = if rest.is_empty() {
             Vec::new()
         } else {
             tokenize_text(model, rest).await?
         };
+        // The token after the answer must differ from the cached sequence's unfed last token,
+        // or the engine would reuse that token's empty KV slot. After a cut-off answer that
+        // token is the extra one; when the text that follows is only whitespace that happens to
+        // start with it (the loop's newline, often what the model wanted next), the whitespace is
+        // left out: the turn then ends the canonical way.
+        if let Some(next) = entry.next_id {
+            if rest_ids.first() == Some(&next) && rest.trim().is_empty() {
+                rest_ids.clear();
+            }
+            if rest_ids.first().or(tail.first()) == Some(&next) {
+                tracing::debug!("the next token repeats the cached unfed one; sending text");
+                return None;
+            }
+        }
         let mut ids = Vec::with_capacity(
             entry.prompt_ids.len() + entry.answer_ids.len() + rest_ids.len() + tail.len(),
         );

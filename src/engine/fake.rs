@@ -189,6 +189,7 @@ mod tests {
                 max_tokens,
                 stop: vec![],
             },
+            will_continue: false,
         }
     }
 

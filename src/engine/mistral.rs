@@ -148,9 +148,22 @@ impl Engine for MistralEngine {
         let (token_prompt, prompt_ids) = prepared
             .await
             .map_err(|e| EngineError::Internal(e.to_string()))?;
+        // For an answer the caller will continue, one token more is generated and dropped, so
+        // that the answer's last token is fed through the model and its KV is there to reuse.
+        let max_tokens = request.sampling.max_tokens;
+        let extra_token = (greedy && request.will_continue)
+            .then_some(max_tokens)
+            .filter(|_| {
+                prompt_ids
+                    .as_ref()
+                    .is_some_and(|p| p.len() as u64 + (max_tokens as u64) < self.context as u64)
+            });
         // One slot per possible token plus the final chunks: the engine never blocks on us.
-        let (tx, rx) = mpsc::channel(request.sampling.max_tokens as usize + 8);
+        let (tx, rx) = mpsc::channel(max_tokens as usize + 9);
         let mut sampling = sampling_params(&request.sampling);
+        if extra_token.is_some() {
+            sampling.max_len = Some(max_tokens as usize + 1);
+        }
         // Greedy decoding samples the top-1 token, so its id comes with the top-1 logprob.
         sampling.top_n_logprobs = usize::from(greedy);
         let prompt_tokens = token_prompt.as_ref().map_or(0, |ids| ids.len() as u32);
@@ -192,6 +205,7 @@ impl Engine for MistralEngine {
             messages: request.messages,
             prompt_ids,
             ids: Vec::new(),
+            next_id: None,
             text: String::new(),
         });
         Ok(Box::pin(MistralStream {
@@ -204,6 +218,7 @@ impl Engine for MistralEngine {
             steps: 0,
             done: false,
             recorder,
+            extra_token,
         }))
     }
 }

@@ -31,6 +31,8 @@ pub struct Recorder {
     pub messages: Vec<ChatMessage>,
     pub prompt_ids: Arc<Vec<u32>>,
     pub ids: Vec<u32>,
+    /// The extra token sampled after a cut-off answer (not part of it).
+    pub next_id: Option<u32>,
     pub text: String,
 }
 
@@ -47,6 +49,8 @@ pub struct MistralStream {
     pub steps: u32,
     pub done: bool,
     pub recorder: Option<Recorder>,
+    /// `Some(max_tokens)` when the engine was asked for one token more than the caller wants.
+    pub extra_token: Option<u32>,
 }
 
 impl MistralStream {
@@ -81,9 +85,21 @@ impl MistralStream {
     ) -> bool {
         self.steps += 1;
         let text = text.unwrap_or_default();
-        self.record(&text, logprobs);
-        if !text.is_empty() {
-            self.pending.push_back(Ok(EngineEvent::Delta(text)));
+        // The token past `max_tokens`, asked for only so that the last real token is fed through
+        // the model (see `extra_token`): it is not part of the answer.
+        let extra = self.extra_token.is_some() && finish.as_deref() == Some("length");
+        if extra {
+            let next = logprobs
+                .and_then(|l| l.top_logprobs.first())
+                .map(|t| t.token);
+            if let Some(rec) = self.recorder.as_mut() {
+                rec.next_id = next;
+            }
+        } else {
+            self.record(&text, logprobs);
+            if !text.is_empty() {
+                self.pending.push_back(Ok(EngineEvent::Delta(text)));
+            }
         }
         let Some(reason) = finish else { return false };
         let reason = if reason == "length" {
@@ -91,22 +107,28 @@ impl MistralStream {
         } else {
             FinishReason::Stop
         };
-        let (prompt_tokens, completion_tokens) = usage.unwrap_or((self.prompt_tokens, self.steps));
+        let (prompt_tokens, mut completion_tokens) =
+            usage.unwrap_or((self.prompt_tokens, self.steps));
+        if let Some(max) = self.extra_token {
+            completion_tokens = completion_tokens.min(max);
+        }
         self.pending.push_back(Ok(EngineEvent::Finished(Finish {
             reason,
             prompt_tokens,
             completion_tokens,
         })));
-        // Only an answer that ended on its own is remembered: the cached sequence of a cut-off
-        // answer ends in a token the engine never fed, and a prompt repeating it would reuse
-        // that token's empty KV slot. An ended answer's end-of-turn is replaced by the next
-        // turn's text, so the reused prefix stops exactly where the computed KV does.
+        // Only an answer whose every token was fed through the model is remembered: one that
+        // ended on its own (its end-of-turn is replaced by the next turn's text) or one cut after
+        // an extra token. Otherwise the cached sequence ends in a token with no KV, and a prompt
+        // repeating it would reuse that empty slot.
         if let Some(rec) = self.recorder.take() {
-            if reason == FinishReason::Stop && rec.prompt_ids.len() as u32 == prompt_tokens {
+            let complete = reason == FinishReason::Stop || extra;
+            if complete && rec.prompt_ids.len() as u32 == prompt_tokens {
                 let finished = Finished {
                     messages: rec.messages,
                     prompt_ids: rec.prompt_ids,
                     answer_ids: rec.ids,
+                    next_id: rec.next_id,
                     text: rec.text,
                 };
                 rec.continuations

@@ -60,6 +60,9 @@ pub struct Sampling {
 pub struct GenerationRequest {
     pub messages: Vec<ChatMessage>,
     pub sampling: Sampling,
+    /// The caller will send this conversation again with the answer in it (an earlier
+    /// refinement round); the engine may prepare to reuse the work.
+    pub will_continue: bool,
 }
 
 /// Why a generation ended.

@@ -205,6 +205,7 @@ pub async fn validate(req: ChatCompletionRequest, state: &AppState) -> Result<Va
                 max_tokens: max_tokens.unwrap_or(context - prompt_tokens),
                 stop,
             },
+            will_continue: false,
         },
         engine,
         plan,

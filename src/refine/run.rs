@@ -102,7 +102,11 @@ impl Refiner {
                 let label = [round.to_string()];
                 self.metrics.rounds_started.with_label_values(&label).inc();
                 let round_start = Instant::now();
-                let gen = GenerationRequest { messages: messages.clone(), sampling };
+                let gen = GenerationRequest {
+                    messages: messages.clone(),
+                    sampling,
+                    will_continue: round < plan.rounds,
+                };
                 let mut events = match self.engine.generate(gen).await {
                     Ok(s) => s,
                     Err(e) => { guard.ended = true; yield RefineEvent::Failed(e); return; }

@@ -33,6 +33,7 @@ async fn run(
             max_tokens,
             stop: vec![],
         },
+        will_continue: false,
     };
     let events = Refiner::new(Arc::new(engine), metrics.clone())
         .run(request, plan)
@@ -140,6 +141,7 @@ async fn dropping_the_stream_skips_the_remaining_rounds() {
             max_tokens: 8,
             stop: vec![],
         },
+        will_continue: false,
     };
     let mut events = Box::pin(
         Refiner::new(Arc::new(engine.clone()), metrics.clone()).run(request, plan(3, false, None)),
