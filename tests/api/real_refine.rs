@@ -279,3 +279,34 @@ async fn a_round_continues_the_previous_answer_token_exactly() {
     );
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_round_is_continued_without_leaking_its_extra_token() {
+    let (server, base, client) = ready_real_server(&[]).await;
+    let url = format!("{base}/v1/chat/completions");
+    let ask = json!([{"role": "user", "content": "Write a long story about a lighthouse keeper."}]);
+    let refined = json!({"model": MODEL, "temperature": 0, "max_tokens": 16, "messages": ask,
+        "refinement": {"rounds": 2}});
+    let v: Value = post(&client, &url, &refined).await.json().await.unwrap();
+    let rounds = v["refinement"]["rounds"].as_array().unwrap();
+    assert_eq!(rounds[0]["finish_reason"], "length", "{v}");
+    assert_eq!(
+        rounds[0]["completion_tokens"], 16,
+        "the extra token is not counted"
+    );
+    let plain = json!({"model": MODEL, "temperature": 0, "max_tokens": 16, "messages": ask});
+    let p: Value = post(&client, &url, &plain).await.json().await.unwrap();
+    assert_eq!(p["usage"]["completion_tokens"], 16);
+    assert_eq!(
+        rounds[0]["content"], p["choices"][0]["message"]["content"],
+        "the extra token's text is not in the answer"
+    );
+    let m = scrape(&client, &base).await;
+    let continued = format!("ptr_engine_token_continuations{{model=\"{MODEL}\"}}");
+    assert_eq!(
+        metric(&m, &continued),
+        Some(1.0),
+        "round 2 continued the cut-off answer as token ids"
+    );
+    server.shutdown().await.unwrap();
+}
