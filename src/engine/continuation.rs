@@ -118,7 +118,10 @@ impl Continuations {
                 .await
                 .unwrap_or_default();
             if plain.is_empty() && !raw.is_empty() {
+                // The cached sequence ends in this unfed token: a continuation must not repeat it.
                 f.answer_ids.pop();
+                f.next_id = f.next_id.or(Some(last));
+                tracing::debug!(id = last, "answer ended with an end-of-turn token");
             }
         }
         let Ok(spelled) = model.detokenize(f.answer_ids.clone(), false).await else {
@@ -202,11 +205,11 @@ impl Continuations {
         } else {
             tokenize_text(model, rest).await?
         };
-        // The token after the answer must differ from the cached sequence's unfed last token,
-        // or the engine would reuse that token's empty KV slot. After a cut-off answer that
-        // token is the extra one; when the text that follows is only whitespace that happens to
-        // start with it (the loop's newline, often what the model wanted next), the whitespace is
-        // left out: the turn then ends the canonical way.
+        // The token after the answer must differ from the cached sequence's unfed last token
+        // (the end-of-turn, or the extra token after a cut-off answer), or the engine would
+        // reuse that token's empty KV slot. When the text that follows is only whitespace that
+        // starts with that token (the loop's newline, often what the model wanted next), the
+        // whitespace is left out: the turn then ends the canonical way.
         if let Some(next) = entry.next_id {
             if rest_ids.first() == Some(&next) && rest.trim().is_empty() {
                 rest_ids.clear();
