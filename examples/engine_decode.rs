@@ -8,7 +8,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use ptr_server::config::DeviceSpec;
 use ptr_server::engine::mistral::{LoadOptions, MistralEngine};
-use ptr_server::engine::{ChatMessage, Engine, EngineEvent, GenerationRequest, Role, Sampling};
+use ptr_server::engine::{ChatMessage, Engine, EngineEvent, GenerationRequest, Role};
 use ptr_server::fetch::ModelCache;
 use ptr_server::registry::ModelRegistry;
 
@@ -32,16 +32,8 @@ async fn main() -> anyhow::Result<()> {
 how the technology spread across Europe, and its effects on science, religion and politics.";
     println!("run  tokens  ttft_s  decode_tok_s  total_s");
     for run in 1..=runs {
-        let request = GenerationRequest {
-            messages: vec![ChatMessage::new(Role::User, prompt)],
-            sampling: Sampling {
-                temperature: 0.0,
-                top_p: None,
-                max_tokens,
-                stop: vec![],
-            },
-            will_continue: false,
-        };
+        let request =
+            GenerationRequest::greedy(vec![ChatMessage::new(Role::User, prompt)], max_tokens);
         let start = Instant::now();
         let mut stream = engine.generate(request).await?;
         let (mut first, mut n) = (None, 0u32);

@@ -203,18 +203,14 @@ impl Metrics {
     pub fn render(&self, engines: &[(String, StatsSnapshot)]) -> String {
         for (model, s) in engines {
             let l = [model.as_str()];
-            self.engine_active
-                .with_label_values(&l)
-                .set(s.active_sequences as i64);
-            self.engine_cancelled
-                .with_label_values(&l)
-                .set(s.cancelled_sequences as i64);
-            self.engine_recycles
-                .with_label_values(&l)
-                .set(s.recycles as i64);
-            self.engine_continuations
-                .with_label_values(&l)
-                .set(s.token_continuations as i64);
+            for (gauge, value) in [
+                (&self.engine_active, s.active_sequences),
+                (&self.engine_cancelled, s.cancelled_sequences),
+                (&self.engine_recycles, s.recycles),
+                (&self.engine_continuations, s.token_continuations),
+            ] {
+                gauge.with_label_values(&l).set(value as i64);
+            }
         }
         let mut out = Vec::new();
         TextEncoder::new()

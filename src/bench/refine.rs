@@ -76,8 +76,7 @@ fn body(args: &BenchRefineArgs, messages: &Value, rounds: u32) -> Value {
 fn round_messages(args: &BenchRefineArgs, answers: &[String]) -> Value {
     let mut messages = vec![json!({"role": "user", "content": args.prompt})];
     for a in answers {
-        // The server ends earlier answers with a newline (see refine::run::answer_turn).
-        messages.push(json!({"role": "assistant", "content": format!("{a}\n")}));
+        messages.push(json!({"role": "assistant", "content": crate::refine::answer_turn(a)}));
         messages.push(json!({"role": "user", "content": args.instruction}));
     }
     Value::Array(messages)

@@ -65,18 +65,13 @@ pub fn text_messages(messages: &[ChatMessage]) -> TextMessages {
     })
 }
 
-/// Chat-template token ids of `messages`, generation prompt included.
-pub async fn tokenize(model: &Model, messages: &[ChatMessage]) -> Option<Vec<u32>> {
+/// Chat-template token ids of `messages`, generation prompt included, as the engine makes them.
+pub async fn tokenize(model: &Model, messages: &[ChatMessage]) -> Result<Vec<u32>, String> {
+    let text = Either::Left(text_messages(messages));
     model
-        .tokenize(
-            Either::Left(text_messages(messages)),
-            None,
-            true,
-            true,
-            None,
-        )
+        .tokenize(text, None, true, true, None)
         .await
-        .ok()
+        .map_err(|e| e.to_string())
 }
 
 async fn tokenize_text(model: &Model, text: &str) -> Option<Vec<u32>> {
@@ -192,10 +187,10 @@ impl Continuations {
         let mut with_tail = stand_in.clone();
         with_tail.push(ChatMessage::new(Role::Assistant, ""));
         with_tail.extend_from_slice(&messages[i + 1..]);
-        let head = tokenize(model, &stand_in).await?;
-        let full = tokenize(model, &with_tail).await?;
+        let head = tokenize(model, &stand_in).await.ok()?;
+        let full = tokenize(model, &with_tail).await.ok()?;
         let tail = full.strip_prefix(head.as_slice())?;
-        let canonical = tokenize(model, messages).await?;
+        let canonical = tokenize(model, messages).await.ok()?;
         if tail.is_empty() || !canonical.ends_with(tail) {
             tracing::debug!("the template tail does not match the full rendering; sending text");
             return None;

@@ -177,28 +177,14 @@ impl Engine for FakeEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Sampling;
     use futures::StreamExt;
-
-    fn request(messages: Vec<ChatMessage>, max_tokens: u32) -> GenerationRequest {
-        GenerationRequest {
-            messages,
-            sampling: Sampling {
-                temperature: 0.0,
-                top_p: None,
-                max_tokens,
-                stop: vec![],
-            },
-            will_continue: false,
-        }
-    }
 
     #[tokio::test]
     async fn answers_each_round_from_its_script_and_honours_max_tokens() {
         let e = FakeEngine::scripted("f", &["one two", "three four five"]);
         let first = vec![ChatMessage::new(Role::User, "q")];
         let events: Vec<_> = e
-            .generate(request(first.clone(), 10))
+            .generate(GenerationRequest::greedy(first.clone(), 10))
             .await
             .unwrap()
             .collect()
@@ -209,7 +195,7 @@ mod tests {
         second.push(ChatMessage::new(Role::Assistant, "one two"));
         second.push(ChatMessage::new(Role::User, "again"));
         let events: Vec<_> = e
-            .generate(request(second, 2))
+            .generate(GenerationRequest::greedy(second, 2))
             .await
             .unwrap()
             .collect()

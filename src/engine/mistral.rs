@@ -9,7 +9,6 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 
-use either::Either;
 use mistralrs::core::RequestMessage;
 use mistralrs::{Constraint, NormalRequest, Request, RequestLike, SamplingParams, StopTokens};
 use tokio::sync::mpsc;
@@ -112,16 +111,12 @@ impl Engine for MistralEngine {
         // mistral.rs panics if a tokenize reply finds its receiver gone, so the call runs in its
         // own task that always waits for the reply, even when the request is abandoned.
         let model = self.engine.model();
-        let msgs = text_messages(messages);
-        let task = tokio::spawn(async move {
-            model
-                .tokenize(Either::Left(msgs), None, true, true, None)
-                .await
-        });
+        let messages = messages.to_vec();
+        let task = tokio::spawn(async move { tokenize(&model, &messages).await });
         let toks = task
             .await
             .map_err(|e| EngineError::Internal(e.to_string()))?
-            .map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
+            .map_err(EngineError::InvalidRequest)?;
         Ok(toks.len() as u32)
     }
 
@@ -143,7 +138,7 @@ impl Engine for MistralEngine {
                 let ids = Arc::new(ids);
                 return (Some(ids.clone()), Some(ids));
             }
-            (None, tokenize(&m, &messages).await.map(Arc::new))
+            (None, tokenize(&m, &messages).await.ok().map(Arc::new))
         });
         let (token_prompt, prompt_ids) = prepared
             .await

@@ -65,6 +65,22 @@ pub struct GenerationRequest {
     pub will_continue: bool,
 }
 
+impl GenerationRequest {
+    /// A greedy generation of at most `max_tokens`, with no stop strings.
+    pub fn greedy(messages: Vec<ChatMessage>, max_tokens: u32) -> Self {
+        Self {
+            messages,
+            sampling: Sampling {
+                temperature: 0.0,
+                top_p: None,
+                max_tokens,
+                stop: vec![],
+            },
+            will_continue: false,
+        }
+    }
+}
+
 /// Why a generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FinishReason {

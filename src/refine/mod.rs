@@ -13,7 +13,7 @@ mod converge;
 mod run;
 
 pub use converge::same_answer;
-pub use run::Refiner;
+pub use run::{answer_turn, Refiner};
 
 use crate::engine::{EngineError, FinishReason};
 

@@ -48,7 +48,7 @@ impl Drop for InFlight {
 /// empty. A next prompt that repeats the answer *and* that token matches the whole key, and the
 /// engine then reuses the empty slot: greedy output changes. Ending the turn with a newline makes
 /// the prompt diverge at that position, so the reused prefix is exactly the computed one.
-fn answer_turn(content: &str) -> String {
+pub fn answer_turn(content: &str) -> String {
     format!("{content}\n")
 }
 

@@ -6,7 +6,7 @@ use futures::StreamExt;
 
 use super::*;
 use crate::engine::fake::FakeEngine;
-use crate::engine::{ChatMessage, Engine, GenerationRequest, Role, Sampling};
+use crate::engine::{ChatMessage, Engine, GenerationRequest, Role};
 use crate::metrics::Metrics;
 
 fn plan(rounds: u32, early_stop: bool, budget: Option<u32>) -> RefinePlan {
@@ -25,16 +25,10 @@ async fn run(
     max_tokens: u32,
 ) -> (Vec<RefineEvent>, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::new());
-    let request = GenerationRequest {
-        messages: vec![ChatMessage::new(Role::User, "What is 2+2?")],
-        sampling: Sampling {
-            temperature: 0.0,
-            top_p: None,
-            max_tokens,
-            stop: vec![],
-        },
-        will_continue: false,
-    };
+    let request = GenerationRequest::greedy(
+        vec![ChatMessage::new(Role::User, "What is 2+2?")],
+        max_tokens,
+    );
     let events = Refiner::new(Arc::new(engine), metrics.clone())
         .run(request, plan)
         .collect()
@@ -133,16 +127,7 @@ async fn stops_when_the_next_prompt_outgrows_the_context() {
 async fn dropping_the_stream_skips_the_remaining_rounds() {
     let engine = FakeEngine::scripted("f", &["a b c", "d e f", "g h i"]);
     let metrics = Arc::new(Metrics::new());
-    let request = GenerationRequest {
-        messages: vec![ChatMessage::new(Role::User, "q")],
-        sampling: Sampling {
-            temperature: 0.0,
-            top_p: None,
-            max_tokens: 8,
-            stop: vec![],
-        },
-        will_continue: false,
-    };
+    let request = GenerationRequest::greedy(vec![ChatMessage::new(Role::User, "q")], 8);
     let mut events = Box::pin(
         Refiner::new(Arc::new(engine.clone()), metrics.clone()).run(request, plan(3, false, None)),
     );
