@@ -14,6 +14,8 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
 use super::client::Target;
+use crate::engine::{ChatMessage, Role};
+use crate::refine::layout;
 
 /// Options of `ptr-server bench-refine`.
 #[derive(clap::Args, Debug, Clone)]
@@ -72,14 +74,17 @@ fn body(args: &BenchRefineArgs, messages: &Value, rounds: u32) -> Value {
     })
 }
 
-/// The conversation the server sends in round `answers.len() + 1`.
+/// The conversation the server sends in round `answers.len() + 1`, laid out as the server does.
 fn round_messages(args: &BenchRefineArgs, answers: &[String]) -> Value {
-    let mut messages = vec![json!({"role": "user", "content": args.prompt})];
-    for a in answers {
-        messages.push(json!({"role": "assistant", "content": crate::refine::answer_turn(a)}));
-        messages.push(json!({"role": "user", "content": args.instruction}));
-    }
-    Value::Array(messages)
+    let base = [ChatMessage::new(Role::User, args.prompt.clone())];
+    let earlier: Vec<&str> = answers.iter().map(String::as_str).collect();
+    let messages = layout::round_messages(&base, &earlier, &args.instruction);
+    Value::Array(
+        messages
+            .iter()
+            .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+            .collect(),
+    )
 }
 
 fn rounds_of(v: &Value) -> anyhow::Result<Vec<Value>> {

@@ -26,6 +26,17 @@ pub enum Role {
     Assistant,
 }
 
+impl Role {
+    /// The OpenAI wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::User => "user",
+            Self::Assistant => "assistant",
+        }
+    }
+}
+
 /// One chat turn, text only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatMessage {

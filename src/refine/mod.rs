@@ -10,10 +10,11 @@
 //! event stream stops the loop and the engine work at once.
 
 mod converge;
+pub mod layout;
 mod run;
 
 pub use converge::same_answer;
-pub use run::{answer_turn, Refiner};
+pub use run::Refiner;
 
 use crate::engine::{EngineError, FinishReason};
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 use futures::{Stream, StreamExt};
 
 use super::{same_answer, RefineEvent, RefinePlan, RefineSummary, RoundRecord, StopReason};
-use crate::engine::{ChatMessage, Engine, EngineError, EngineEvent, GenerationRequest, Role};
+use crate::engine::{Engine, EngineError, EngineEvent, GenerationRequest};
 use crate::metrics::Metrics;
 
 /// Runs refinement rounds on one engine.
@@ -41,17 +41,6 @@ impl Drop for InFlight {
     }
 }
 
-/// An earlier answer as it appears in later rounds' prompts: in full, plus a newline.
-///
-/// Why the newline: mistral.rs 0.8.1 caches a finished sequence's KV under all its tokens, but
-/// the last token (the end-of-turn it sampled) was never fed through the model, so its KV slot is
-/// empty. A next prompt that repeats the answer *and* that token matches the whole key, and the
-/// engine then reuses the empty slot: greedy output changes. Ending the turn with a newline makes
-/// the prompt diverge at that position, so the reused prefix is exactly the computed one.
-pub fn answer_turn(content: &str) -> String {
-    format!("{content}\n")
-}
-
 impl Refiner {
     pub fn new(engine: Arc<dyn Engine>, metrics: Arc<Metrics>) -> Self {
         Self { engine, metrics }
@@ -83,8 +72,7 @@ impl Refiner {
                             break;
                         }
                     }
-                    messages.push(ChatMessage::new(Role::Assistant, answer_turn(&prev.content)));
-                    messages.push(ChatMessage::new(Role::User, plan.instruction.clone()));
+                    super::layout::push_round(&mut messages, &prev.content, &plan.instruction);
                     prompt_tokens = match self.engine.count_prompt_tokens(&messages).await {
                         Ok(n) => n,
                         Err(e) => { guard.ended = true; yield RefineEvent::Failed(e); return; }
