@@ -25,6 +25,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(args) => crate::bench::run(args).await,
         Command::BenchRefine(args) => crate::bench::run_refine(args).await,
+        Command::BuildDataset(args) => {
+            crate::jobs::dataset::cli::run(args, crate::server::embedder_loader()).await
+        }
     }
 }
 

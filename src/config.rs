@@ -30,6 +30,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Measure refinement on running ptr-servers: time per round, prefix reuse, loop overhead.
     BenchRefine(BenchRefineArgs),
+    /// Build a PTR refinement dataset (weak thoughts, strong answers, consistency filter).
+    BuildDataset(crate::jobs::dataset::cli::BuildDatasetArgs),
 }
 
 /// Where models come from: shared by `serve` and `fetch-model`.
@@ -103,6 +105,50 @@ pub struct ServeConfig {
     /// cache that mistral.rs never evicts there (0 = never).
     #[arg(long, env = "PTR_RECYCLE_AFTER", default_value_t = 32)]
     pub recycle_after: u64,
+    #[command(flatten)]
+    pub admin: AdminConfig,
+}
+
+/// The admin API and its durable store.
+#[derive(Clone, Args)]
+pub struct AdminConfig {
+    /// Token for /admin/v1 (Bearer). Without it the admin API is off (404).
+    #[arg(long, env = "PTR_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+    /// Where files, jobs, events and tuned models are kept [default: ~/.local/share/ptr-server].
+    #[arg(long, env = "PTR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Largest file upload in bytes.
+    #[arg(long, env = "PTR_MAX_FILE_BYTES", default_value_t = 512 << 20)]
+    pub max_file_bytes: usize,
+    /// Jobs running at once; more wait in the queue.
+    #[arg(long, env = "PTR_MAX_RUNNING_JOBS", default_value_t = 1)]
+    pub max_running_jobs: usize,
+}
+
+impl AdminConfig {
+    /// The data directory, defaulted.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| {
+            dirs::data_dir()
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join("ptr-server")
+        })
+    }
+}
+
+impl fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("data_dir", &self.data_dir())
+            .field("max_file_bytes", &self.max_file_bytes)
+            .field("max_running_jobs", &self.max_running_jobs)
+            .finish()
+    }
 }
 
 impl fmt::Debug for ServeConfig {
@@ -124,6 +170,7 @@ impl fmt::Debug for ServeConfig {
             .field("max_num_seqs", &self.max_num_seqs)
             .field("prefix_cache", &self.prefix_cache)
             .field("recycle_after", &self.recycle_after)
+            .field("admin", &self.admin)
             .finish()
     }
 }
@@ -145,6 +192,17 @@ impl ServeConfig {
         }
         if self.api_keys.iter().any(|k| k.trim().is_empty()) {
             return Err("an --api-key is empty".into());
+        }
+        if let Some(t) = &self.admin.admin_token {
+            if t.trim().len() < 8 {
+                return Err("--admin-token must have at least 8 characters".into());
+            }
+            if self.api_keys.iter().any(|k| k.trim() == t.trim()) {
+                return Err("--admin-token must differ from every --api-key".into());
+            }
+        }
+        if self.admin.max_running_jobs == 0 {
+            return Err("--max-running-jobs must be at least 1".into());
         }
         Ok(())
     }
@@ -199,14 +257,23 @@ mod tests {
 
     #[test]
     fn debug_redacts_api_keys() {
-        let cli = Cli::parse_from(["ptr-server", "serve", "--api-key", "sekrit"]);
+        let cli = Cli::parse_from([
+            "ptr-server",
+            "serve",
+            "--api-key",
+            "sekrit",
+            "--admin-token",
+            "admin-sekrit",
+        ]);
         let Command::Serve(cfg) = cli.command else {
             panic!("not serve")
         };
         assert!(cfg.validate().is_ok());
         let shown = format!("{cfg:?}");
         assert!(
-            !shown.contains("sekrit") && shown.contains("1 redacted"),
+            !shown.contains("sekrit")
+                && shown.contains("1 redacted")
+                && shown.contains("[redacted]"),
             "{shown}"
         );
     }

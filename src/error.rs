@@ -166,6 +166,23 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::NotFound { what, id } => {
+                ApiError::new(ErrorKind::NotFound, format!("No {what} with id `{id}`"))
+            }
+            other => {
+                tracing::error!(error = %other, "store failure");
+                ApiError::new(
+                    ErrorKind::Internal,
+                    "the job store failed; see the server log",
+                )
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();

@@ -7,17 +7,23 @@
 //!   place errors become HTTP; [`metrics`] owns the Prometheus registry.
 //! - [`server`] binds, loads models and shuts down gracefully; [`commands`] runs subcommands;
 //!   [`bench`] load-tests any OpenAI-compatible server.
+//! - [`store`] keeps files, jobs and events in SQLite; [`jobs`] runs jobs (PTR's dataset
+//!   construction among them) on it; [`chatfile`] is OpenAI's chat training format; the admin
+//!   routes live in [`http::admin`].
 
 pub mod bench;
+pub mod chatfile;
 pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod error;
 pub mod fetch;
 pub mod http;
+pub mod jobs;
 pub mod metrics;
 pub mod refine;
 pub mod registry;
 pub mod server;
+pub mod store;
 
 pub use http::router;

@@ -74,12 +74,17 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
         max_rounds: config.max_rounds,
         max_body_bytes: config.max_body_bytes,
     };
-    let state = AppState::new(
+    let mut state = AppState::new(
         pool.clone(),
         limits,
         config.max_concurrent,
         config.api_keys.clone(),
     );
+    if let Some(admin) =
+        crate::http::admin::Admin::start(&config.admin, pool.clone(), embedder_loader())?
+    {
+        state = state.with_admin(admin);
+    }
     let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
@@ -110,6 +115,11 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
         served,
         load_failure,
     })
+}
+
+/// The sentence embedder of the dataset job's consistency filter.
+pub fn embedder_loader() -> crate::jobs::dataset::EmbedderLoader {
+    std::sync::Arc::new(|| Err("no sentence embedder is built into this server yet".to_string()))
 }
 
 async fn load_models(

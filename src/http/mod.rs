@@ -1,6 +1,7 @@
 //! The HTTP layer: routes, extractors, validation, OpenAI wire types, SSE, auth and metrics
 //! middleware. [`router`] builds the one `Router` that both `serve` and the tests use.
 
+pub mod admin;
 mod chat;
 mod chat_stream;
 pub mod docs;
@@ -32,6 +33,7 @@ pub mod routes {
     pub const METRICS: &str = "/metrics";
     pub const OPENAPI: &str = "/openapi.json";
     pub const DOCS: &str = "/docs";
+    pub const ADMIN: &str = "/admin/v1";
 }
 
 async fn not_found() -> ApiError {
@@ -56,9 +58,11 @@ pub fn router(state: AppState) -> Router {
             middleware::require_api_key,
         ));
     let header = axum::http::HeaderName::from_static("x-request-id");
-    Router::new()
-        .merge(v1)
-        .route(routes::HEALTH, get(ops::health))
+    let mut app = Router::new().merge(v1);
+    if let Some(admin) = state.admin.clone() {
+        app = app.nest(routes::ADMIN, admin::router(&state, &admin));
+    }
+    app.route(routes::HEALTH, get(ops::health))
         .route(routes::READY, get(ops::ready))
         .route(routes::METRICS, get(ops::metrics))
         .route(routes::OPENAPI, get(docs::openapi_json))

@@ -141,6 +141,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
     pub api_keys: Arc<Vec<String>>,
+    /// The admin API, when an admin token is configured.
+    pub admin: Option<Arc<crate::http::admin::Admin>>,
     admission: Arc<Semaphore>,
 }
 
@@ -156,8 +158,22 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             limits,
             api_keys: Arc::new(api_keys),
+            admin: None,
             admission: Arc::new(Semaphore::new(max_concurrent)),
         }
+    }
+
+    /// Turns the admin API on.
+    pub fn with_admin(mut self, admin: crate::http::admin::Admin) -> Self {
+        self.admin = Some(Arc::new(admin));
+        self
+    }
+
+    /// The admin API's parts (routes exist only when it is on, so this is a bug otherwise).
+    pub fn admin(&self) -> Result<&crate::http::admin::Admin, ApiError> {
+        self.admin
+            .as_deref()
+            .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "No such route; see /docs"))
     }
 
     /// Takes a generation slot, or answers 429 at once. The permit is held until the response

@@ -1,6 +1,7 @@
 //! The one integration-test binary: HTTP behaviour on the scripted engine, then end-to-end
 //! behaviour on the real default model over a real socket.
 
+mod admin;
 mod common;
 mod errors;
 mod fake_chat;

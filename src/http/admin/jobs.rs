@@ -1,0 +1,125 @@
+//! The job index over every kind (`GET /jobs?kinds=&statuses=&after=&limit=`), and retrieve and
+//! cancel, shared by every kind's routes.
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::views::{job_view, list_view};
+use crate::error::ApiError;
+use crate::http::state::AppState;
+use crate::jobs::JobKind;
+use crate::store::{JobRow, JobStatus};
+
+/// Query of the job index.
+#[derive(Debug, Deserialize)]
+pub struct ListJobs {
+    /// Comma-separated kinds (`dataset`, `fine_tune`, `eval`).
+    kinds: Option<String>,
+    /// Comma-separated statuses.
+    statuses: Option<String>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+fn split(s: &Option<String>) -> Vec<&str> {
+    s.as_deref()
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Checks a list's `limit` (OpenAI's default 20, at most 100).
+pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(20) {
+        n @ 1..=100 => Ok(n),
+        _ => Err(ApiError::invalid(
+            "limit",
+            "`limit` must be between 1 and 100",
+        )),
+    }
+}
+
+/// Lists jobs newest first, with OpenAI's cursor pagination.
+pub async fn list_jobs(
+    state: &AppState,
+    kinds: Vec<JobKind>,
+    statuses: Vec<JobStatus>,
+    after: Option<String>,
+    limit: Option<usize>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = page_limit(limit)?;
+    let kinds: Vec<&'static str> = kinds.iter().map(|k| k.as_str()).collect();
+    let mut rows = state
+        .admin()?
+        .store
+        .call(move |s| s.list_jobs(&kinds, &statuses, after.as_deref(), limit + 1))
+        .await?;
+    let has_more = rows.len() > limit;
+    rows.truncate(limit);
+    Ok(Json(list_view(
+        rows.iter().map(job_view).collect(),
+        has_more,
+    )))
+}
+
+/// `GET /jobs`: every kind of job.
+pub async fn index(
+    State(state): State<AppState>,
+    query: Result<Query<ListJobs>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let kinds = split(&q.kinds)
+        .into_iter()
+        .map(|k| {
+            JobKind::parse(k).ok_or_else(|| {
+                ApiError::invalid(
+                    "kinds",
+                    format!("unknown job kind `{k}`; kinds are dataset, fine_tune, eval"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let statuses = split(&q.statuses)
+        .into_iter()
+        .map(|s| {
+            JobStatus::parse(s)
+                .ok_or_else(|| ApiError::invalid("statuses", format!("unknown status `{s}`")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    list_jobs(&state, kinds, statuses, q.after, q.limit).await
+}
+
+/// A job by id, of `kind` when given (another kind's id is a 404 there).
+pub async fn find(state: &AppState, id: String, kind: Option<JobKind>) -> Result<JobRow, ApiError> {
+    let job = state.admin()?.jobs.job(&id).await?;
+    match kind {
+        Some(k) if k.as_str() != job.kind => {
+            Err(crate::store::StoreError::NotFound { what: "job", id }.into())
+        }
+        _ => Ok(job),
+    }
+}
+
+/// `GET /jobs/{id}` (and each kind's retrieve).
+pub async fn retrieve(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(job_view(&find(&state, id, None).await?)))
+}
+
+/// `POST /jobs/{id}/cancel`: stops the job promptly; what it wrote is kept.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    find(&state, id.clone(), None).await?;
+    let job = state.admin()?.jobs.cancel(&id).await?;
+    Ok(Json(job_view(&job)))
+}

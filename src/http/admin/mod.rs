@@ -1,0 +1,112 @@
+//! The admin API under `/admin/v1`: OpenAI's files and fine-tuning surface, self-hosted, plus
+//! PTR's dataset jobs and one job index. Off (every path 404) unless an admin token is set; on,
+//! every request needs `Authorization: Bearer <admin token>` — a public API key is not enough.
+//! Shapes follow OpenAI's, so `OpenAI(base_url=".../admin/v1", api_key=TOKEN)` works.
+
+mod auth;
+mod datasets;
+mod events;
+mod files;
+mod fine_tuning;
+mod jobs;
+mod views;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use axum::Router;
+
+use super::state::AppState;
+use crate::jobs::JobManager;
+use crate::store::Store;
+
+pub use auth::TokenDigest;
+
+/// What the admin routes need.
+pub struct Admin {
+    pub token: TokenDigest,
+    pub store: Arc<Store>,
+    pub jobs: Arc<JobManager>,
+    /// Largest file upload in bytes.
+    pub max_file_bytes: usize,
+    /// Checks dataset jobs' requests against the models and files.
+    pub datasets: crate::jobs::dataset::resolve::Resolver,
+    /// The model registry as fine-tuning jobs see it (`None`: fine-tuning is off).
+    pub tuned: Option<Arc<dyn crate::jobs::finetune::TunedModels>>,
+}
+
+/// The admin routes (to be nested under `/admin/v1`).
+pub fn router(state: &AppState, admin: &Admin) -> Router<AppState> {
+    Router::new()
+        .route("/files", post(files::upload).get(files::list))
+        .route("/files/{id}", get(files::retrieve).delete(files::delete))
+        .route("/files/{id}/content", get(files::content))
+        .route("/jobs", get(jobs::index))
+        .route("/jobs/{id}", get(jobs::retrieve))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/jobs/{id}/events", get(events::list))
+        .route(
+            "/fine_tuning/jobs",
+            post(fine_tuning::create).get(fine_tuning::list),
+        )
+        .route("/fine_tuning/jobs/{id}", get(fine_tuning::retrieve))
+        .route("/fine_tuning/jobs/{id}/cancel", post(fine_tuning::cancel))
+        .route("/fine_tuning/jobs/{id}/pause", post(fine_tuning::pause))
+        .route("/fine_tuning/jobs/{id}/resume", post(fine_tuning::resume))
+        .route("/fine_tuning/jobs/{id}/events", get(events::list))
+        .route(
+            "/fine_tuning/jobs/{id}/checkpoints",
+            get(fine_tuning::checkpoints),
+        )
+        .route("/datasets/jobs", post(datasets::create).get(datasets::list))
+        .route("/datasets/jobs/{id}", get(jobs::retrieve))
+        .route("/datasets/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/datasets/jobs/{id}/events", get(events::list))
+        .layer(DefaultBodyLimit::max(admin.max_file_bytes + 64 * 1024))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_admin_token))
+}
+
+impl Admin {
+    /// Opens the store under the data directory, settles jobs a crash interrupted, registers the
+    /// job runners and starts the scheduler. `None` when no admin token is configured.
+    pub fn start(
+        config: &crate::config::AdminConfig,
+        models: Arc<crate::http::ModelPool>,
+        embedder: crate::jobs::dataset::EmbedderLoader,
+    ) -> anyhow::Result<Option<Self>> {
+        use anyhow::Context;
+        let Some(token) = &config.admin_token else {
+            return Ok(None);
+        };
+        let dir = config.data_dir();
+        let store = Arc::new(
+            Store::open(&dir)
+                .with_context(|| format!("cannot open the job store in {}", dir.display()))?,
+        );
+        let datasets = crate::jobs::dataset::resolve::Resolver {
+            models,
+            extract: crate::jobs::dataset::filter::final_number,
+        };
+        let mut jobs = JobManager::new(store.clone(), config.max_running_jobs);
+        jobs.register(
+            crate::jobs::JobKind::Dataset,
+            Arc::new(crate::jobs::dataset::DatasetRunner::new(
+                datasets.clone(),
+                embedder,
+            )),
+        );
+        let jobs = Arc::new(jobs);
+        jobs.start()?;
+        tracing::info!(data_dir = %dir.display(), "admin API on at /admin/v1");
+        Ok(Some(Self {
+            token: TokenDigest::new(token),
+            store,
+            jobs,
+            max_file_bytes: config.max_file_bytes,
+            datasets,
+            tuned: None,
+        }))
+    }
+}

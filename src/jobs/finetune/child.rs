@@ -1,0 +1,74 @@
+//! The trainer child process: started with its config, its stdout read as JSON lines, its stderr
+//! kept in a log beside the job's files, killed on cancel or pause (checkpoints are written
+//! atomically, so a kill never leaves a half-written one).
+
+use std::path::Path;
+use std::process::Stdio;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+/// A running trainer.
+pub struct Trainer {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Trainer {
+    /// Starts `exe train --config config` with stderr going to `log`.
+    pub fn spawn(exe: &Path, config: &Path, log: &Path) -> std::io::Result<Self> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
+        let mut child = Command::new(exe)
+            .arg("train")
+            .arg("--config")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().expect("stdout is piped: this is a bug");
+        Ok(Self {
+            child,
+            lines: BufReader::new(stdout).lines(),
+        })
+    }
+
+    /// The next report; `None` when the trainer closed its output. Lines that are not JSON
+    /// objects are skipped (logged).
+    pub async fn next(&mut self) -> std::io::Result<Option<Value>> {
+        while let Some(line) = self.lines.next_line().await? {
+            match serde_json::from_str::<Value>(&line) {
+                Ok(v) if v.is_object() => return Ok(Some(v)),
+                _ => tracing::debug!(%line, "trainer output that is not a report"),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Waits for the exit; `Err` with the status when it failed.
+    pub async fn wait(mut self) -> Result<(), String> {
+        let status = self.child.wait().await.map_err(|e| e.to_string())?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("the trainer exited with {status}"))
+        }
+    }
+
+    /// Kills the trainer and reaps it.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// The last lines of the trainer's log, for error messages.
+pub fn log_tail(log: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

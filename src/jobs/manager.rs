@@ -1,0 +1,313 @@
+//! [`JobManager`]: the scheduler. It runs at most `max_running` jobs at once, oldest queued
+//! first, each on its own task; it stops jobs on cancel or pause, and on start-up it settles the
+//! jobs a crash left `running`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, watch, Notify, Semaphore};
+
+use super::{JobContext, JobFailure, JobKind, JobRunner, Stop};
+use crate::store::{JobRow, JobStatus, NewEvent, Store, StoreResult};
+
+/// Queues and runs jobs of every kind.
+pub struct JobManager {
+    store: Arc<Store>,
+    runners: HashMap<&'static str, Arc<dyn JobRunner>>,
+    slots: Arc<Semaphore>,
+    running: Mutex<HashMap<String, watch::Sender<Option<Stop>>>>,
+    notify: broadcast::Sender<String>,
+    wake: Notify,
+}
+
+/// Statuses a job may be cancelled from without stopping a run.
+const WAITING: [JobStatus; 3] = [
+    JobStatus::ValidatingFiles,
+    JobStatus::Queued,
+    JobStatus::Paused,
+];
+
+impl JobManager {
+    /// A manager over `store` running at most `max_running` jobs at once.
+    pub fn new(store: Arc<Store>, max_running: usize) -> Self {
+        Self {
+            store,
+            runners: HashMap::new(),
+            slots: Arc::new(Semaphore::new(max_running.max(1))),
+            running: Mutex::new(HashMap::new()),
+            notify: broadcast::channel(1024).0,
+            wake: Notify::new(),
+        }
+    }
+
+    /// Registers the runner of one kind of job.
+    pub fn register(&mut self, kind: JobKind, runner: Arc<dyn JobRunner>) {
+        self.runners.insert(kind.as_str(), runner);
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Job ids whose events or state changed, as they change.
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.notify.subscribe()
+    }
+
+    /// Settles what a crash left behind, then schedules queued jobs until the process ends.
+    pub fn start(self: &Arc<Self>) -> StoreResult<()> {
+        for job in self.store.jobs_in(&[JobStatus::Running])? {
+            let resumable = self
+                .runners
+                .get(job.kind.as_str())
+                .is_some_and(|r| r.resumable());
+            if resumable {
+                let event = NewEvent::warn(
+                    "The server restarted while the job ran; it is queued to resume",
+                );
+                self.store.transition(
+                    &job.id,
+                    &[JobStatus::Running],
+                    JobStatus::Queued,
+                    None,
+                    Some(&event),
+                )?;
+            } else {
+                let err = json!({"code": "server_restarted", "message": "The server restarted while the job ran", "param": null});
+                let event =
+                    NewEvent::error("The server restarted while the job ran; it cannot resume");
+                self.store.transition(
+                    &job.id,
+                    &[JobStatus::Running],
+                    JobStatus::Failed,
+                    Some(&err),
+                    Some(&event),
+                )?;
+            }
+        }
+        let me = self.clone();
+        tokio::spawn(async move { me.schedule().await });
+        Ok(())
+    }
+
+    /// Creates a job (or returns the one its idempotency key already made) and queues it.
+    pub async fn create(
+        &self,
+        kind: JobKind,
+        spec: Value,
+        idempotency_key: Option<String>,
+    ) -> StoreResult<JobRow> {
+        let (job, created) = self
+            .store
+            .call(move |s| {
+                s.insert_job(
+                    kind.id_prefix(),
+                    kind.as_str(),
+                    JobStatus::Queued,
+                    &spec,
+                    idempotency_key.as_deref(),
+                )
+            })
+            .await?;
+        if created {
+            let id = job.id.clone();
+            self.store
+                .call(move |s| s.append_event(&id, &NewEvent::info("Job created and queued")))
+                .await?;
+            self.wake.notify_one();
+        }
+        Ok(job)
+    }
+
+    /// Cancels a job: at once if it waits, promptly if it runs. Ended jobs are left as they are.
+    pub async fn cancel(&self, id: &str) -> StoreResult<JobRow> {
+        self.stop(id, Stop::Cancel, &WAITING, JobStatus::Cancelled)
+            .await
+    }
+
+    /// Pauses a queued or running job; a running one stops after saving what it has.
+    pub async fn pause(&self, id: &str) -> StoreResult<JobRow> {
+        self.stop(id, Stop::Pause, &[JobStatus::Queued], JobStatus::Paused)
+            .await
+    }
+
+    /// Queues a paused job again.
+    pub async fn resume(&self, id: &str) -> StoreResult<JobRow> {
+        let job_id = id.to_string();
+        let event = NewEvent::info("Job resumed and queued");
+        let moved = self
+            .store
+            .call(move |s| {
+                s.transition(
+                    &job_id,
+                    &[JobStatus::Paused],
+                    JobStatus::Queued,
+                    None,
+                    Some(&event),
+                )
+            })
+            .await?;
+        if moved {
+            let _ = self.notify.send(id.to_string());
+            self.wake.notify_one();
+        }
+        self.job(id).await
+    }
+
+    pub async fn job(&self, id: &str) -> StoreResult<JobRow> {
+        let id = id.to_string();
+        self.store.call(move |s| s.job(&id)).await
+    }
+
+    async fn stop(
+        &self,
+        id: &str,
+        stop: Stop,
+        from: &[JobStatus],
+        to: JobStatus,
+    ) -> StoreResult<JobRow> {
+        let job_id = id.to_string();
+        let from = from.to_vec();
+        let event = NewEvent::info(format!("Job {}", to.as_str()));
+        let moved = self
+            .store
+            .call(move |s| s.transition(&job_id, &from, to, None, Some(&event)))
+            .await?;
+        if moved {
+            let _ = self.notify.send(id.to_string());
+        } else if let Some(tx) = self.running.lock().expect("jobs lock poisoned").get(id) {
+            let _ = tx.send(Some(stop));
+        }
+        self.job(id).await
+    }
+
+    async fn schedule(self: Arc<Self>) {
+        loop {
+            let permit = self
+                .slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("job slots never close");
+            let next = self.store.call(|s| s.jobs_in(&[JobStatus::Queued])).await;
+            let next = match next {
+                Ok(jobs) => {
+                    let running = self.running.lock().expect("jobs lock poisoned");
+                    jobs.into_iter().find(|j| !running.contains_key(&j.id))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the job queue");
+                    None
+                }
+            };
+            let Some(job) = next else {
+                drop(permit);
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(2), self.wake.notified())
+                        .await;
+                continue;
+            };
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.run(job).await;
+                drop(permit);
+                me.wake.notify_one();
+            });
+        }
+    }
+
+    async fn run(&self, job: JobRow) {
+        let id = job.id.clone();
+        let Some(runner) = self.runners.get(job.kind.as_str()).cloned() else {
+            let err = json!({"code": "unknown_kind", "message": format!("no runner for jobs of kind `{}`", job.kind), "param": null});
+            let _ = self
+                .store
+                .call(move |s| {
+                    s.transition(
+                        &id,
+                        &[JobStatus::Queued],
+                        JobStatus::Failed,
+                        Some(&err),
+                        None,
+                    )
+                })
+                .await;
+            return;
+        };
+        let (tx, rx) = watch::channel(None);
+        self.running
+            .lock()
+            .expect("jobs lock poisoned")
+            .insert(id.clone(), tx);
+        let job_id = id.clone();
+        let event = NewEvent::info("Job started");
+        let started = self
+            .store
+            .call(move |s| {
+                s.transition(
+                    &job_id,
+                    &[JobStatus::Queued],
+                    JobStatus::Running,
+                    None,
+                    Some(&event),
+                )
+            })
+            .await;
+        if !matches!(started, Ok(true)) {
+            self.running.lock().expect("jobs lock poisoned").remove(&id);
+            return;
+        }
+        let _ = self.notify.send(id.clone());
+        let ctx = JobContext {
+            job,
+            store: self.store.clone(),
+            notify: self.notify.clone(),
+            stop: rx,
+        };
+        let outcome = tokio::spawn(async move { runner.run(ctx).await })
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(job = %id, error = %e, "job runner panicked");
+                Err(JobFailure::failed(
+                    "internal_error",
+                    "the job failed unexpectedly; see the server log",
+                ))
+            });
+        let (to, message) = match &outcome {
+            Ok(()) => (
+                JobStatus::Succeeded,
+                "The job has successfully completed".to_string(),
+            ),
+            Err(JobFailure::Cancelled) => (JobStatus::Cancelled, "Job cancelled".to_string()),
+            Err(JobFailure::Paused) => (JobStatus::Paused, "Job paused".to_string()),
+            Err(JobFailure::Failed { message, .. }) => {
+                (JobStatus::Failed, format!("Job failed: {message}"))
+            }
+        };
+        let error = outcome.as_ref().err().and_then(JobFailure::error_json);
+        let event = if to == JobStatus::Failed {
+            NewEvent::error(message)
+        } else {
+            NewEvent::info(message)
+        };
+        let job_id = id.clone();
+        let moved = self
+            .store
+            .call(move |s| {
+                s.transition(
+                    &job_id,
+                    &[JobStatus::Running],
+                    to,
+                    error.as_ref(),
+                    Some(&event),
+                )
+            })
+            .await;
+        if let Err(e) = &moved {
+            tracing::error!(job = %id, error = %e, "cannot record the job's end");
+        }
+        self.running.lock().expect("jobs lock poisoned").remove(&id);
+        let _ = self.notify.send(id);
+    }
+}
