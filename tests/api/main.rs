@@ -6,6 +6,7 @@ mod common;
 mod errors;
 mod fake_chat;
 mod real_chat;
+mod real_dataset;
 mod real_refine;
 mod sdk;
 mod shutdown;
