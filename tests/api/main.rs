@@ -3,6 +3,7 @@
 
 mod common;
 mod errors;
+mod eval;
 mod fake_chat;
 mod real_chat;
 mod real_refine;
