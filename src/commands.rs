@@ -28,6 +28,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BuildDataset(args) => {
             crate::jobs::dataset::cli::run(args, crate::server::embedder_loader()).await
         }
+        Command::Eval(args) => crate::eval::run_cli(args).await,
     }
 }
 

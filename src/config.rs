@@ -32,6 +32,8 @@ pub enum Command {
     BenchRefine(BenchRefineArgs),
     /// Build a PTR refinement dataset (weak thoughts, strong answers, consistency filter).
     BuildDataset(crate::jobs::dataset::cli::BuildDatasetArgs),
+    /// Score refinement round by round on a benchmark (GSM8K, ARC, …) against any endpoint.
+    Eval(crate::eval::EvalArgs),
 }
 
 /// Where models come from: shared by `serve` and `fetch-model`.

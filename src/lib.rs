@@ -6,7 +6,8 @@
 //! - [`http`] turns those into OpenAI responses, chunks and named SSE events; [`error`] is the one
 //!   place errors become HTTP; [`metrics`] owns the Prometheus registry.
 //! - [`server`] binds, loads models and shuts down gracefully; [`commands`] runs subcommands;
-//!   [`bench`] load-tests any OpenAI-compatible server.
+//!   [`bench`] load-tests any OpenAI-compatible server; [`eval`] scores refinement round by round
+//!   on benchmarks against any OpenAI-compatible server.
 //! - [`store`] keeps files, jobs and events in SQLite; [`jobs`] runs jobs (PTR's dataset
 //!   construction among them) on it; [`chatfile`] is OpenAI's chat training format; the admin
 //!   routes live in [`http::admin`].
@@ -17,6 +18,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod fetch;
 pub mod http;
 pub mod jobs;

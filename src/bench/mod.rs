@@ -16,7 +16,7 @@
 mod client;
 mod refine;
 mod report;
-mod response;
+pub(crate) mod response;
 mod sse;
 mod stats;
 

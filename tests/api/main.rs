@@ -4,6 +4,7 @@
 mod admin;
 mod common;
 mod errors;
+mod eval;
 mod fake_chat;
 mod real_chat;
 mod real_dataset;

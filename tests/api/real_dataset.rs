@@ -15,7 +15,14 @@ const TOKEN: &str = "real-admin-token";
 
 fn spawn(port: u16, data: &std::path::Path) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_ptr-server"))
-        .args(["serve", "--port", &port.to_string(), "--admin-token", TOKEN, "--data-dir"])
+        .args([
+            "serve",
+            "--port",
+            &port.to_string(),
+            "--admin-token",
+            TOKEN,
+            "--data-dir",
+        ])
         .arg(data)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -24,7 +31,12 @@ fn spawn(port: u16, data: &std::path::Path) -> tokio::process::Child {
         .unwrap()
 }
 
-async fn admin(client: &reqwest::Client, method: reqwest::Method, url: String, body: Option<Value>) -> Value {
+async fn admin(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> Value {
     let mut req = client.request(method, url).bearer_auth(TOKEN);
     if let Some(b) = body {
         req = req.json(&b);
@@ -48,12 +60,20 @@ async fn upload(client: &reqwest::Client, base: &str, content: &str) -> String {
         .await
         .unwrap();
     let v: Value = res.json().await.unwrap();
-    v["id"].as_str().unwrap_or_else(|| panic!("{v}")).to_string()
+    v["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"))
+        .to_string()
 }
 
 async fn wait_up(client: &reqwest::Client, base: &str) {
     for _ in 0..600 {
-        if client.get(format!("{base}/ready")).send().await.is_ok_and(|r| r.status() == 200) {
+        if client
+            .get(format!("{base}/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -62,19 +82,32 @@ async fn wait_up(client: &reqwest::Client, base: &str) {
 }
 
 fn sse_events(body: &str) -> Vec<Value> {
-    parse_sse(body).iter().filter(|e| e.data != "[DONE]").map(|e| serde_json::from_str(&e.data).unwrap()).collect()
+    parse_sse(body)
+        .iter()
+        .filter(|e| e.data != "[DONE]")
+        .map(|e| serde_json::from_str(&e.data).unwrap())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_dataset_job_survives_kill_9_and_uses_a_remote_strong_model() {
     let (strong_server, strong_base, _) = ready_real_server(&[]).await;
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let mut child = spawn(port, data.path());
     wait_up(&client, &base).await;
-    let questions: String = std::fs::read_to_string("../shared/data/eval/gsm8k_train.jsonl").unwrap().lines().take(4).map(|l| format!("{l}\n")).collect();
+    let questions: String = std::fs::read_to_string("../shared/data/eval/gsm8k_train.jsonl")
+        .unwrap()
+        .lines()
+        .take(4)
+        .map(|l| format!("{l}\n"))
+        .collect();
     let file = upload(&client, &base, &questions).await;
     let spec = json!({
         "input_file": file, "n_thoughts": 2, "concurrency": 1,
@@ -82,7 +115,13 @@ async fn a_real_dataset_job_survives_kill_9_and_uses_a_remote_strong_model() {
         "strong": {"model": "smollm2-135m-instruct", "base_url": format!("{strong_base}/v1"), "temperature": 0, "max_tokens": 48, "icl_examples": 1},
         "filter": {"k": 2, "gold_check": false},
     });
-    let job = admin(&client, reqwest::Method::POST, format!("{base}/admin/v1/datasets/jobs"), Some(spec)).await;
+    let job = admin(
+        &client,
+        reqwest::Method::POST,
+        format!("{base}/admin/v1/datasets/jobs"),
+        Some(spec),
+    )
+    .await;
     let id = job["id"].as_str().unwrap().to_string();
     let job_url = format!("{base}/admin/v1/datasets/jobs/{id}");
     // Kill -9 once the first record is written.
@@ -110,17 +149,45 @@ async fn a_real_dataset_job_survives_kill_9_and_uses_a_remote_strong_model() {
     let content = |id: &Value| {
         let url = format!("{base}/admin/v1/files/{}/content", id.as_str().unwrap());
         let client = client.clone();
-        async move { client.get(url).bearer_auth(TOKEN).send().await.unwrap().text().await.unwrap() }
+        async move {
+            client
+                .get(url)
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
     };
     let provenance = content(&done["provenance_file_id"]).await;
-    let mut ids: Vec<String> = provenance.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["custom_id"].as_str().unwrap().to_string()).collect();
+    let mut ids: Vec<String> = provenance
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["custom_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
     ids.sort();
-    assert_eq!(ids, ["0", "1", "2", "3"], "each custom_id exactly once after the kill");
+    assert_eq!(
+        ids,
+        ["0", "1", "2", "3"],
+        "each custom_id exactly once after the kill"
+    );
     for line in provenance.lines() {
         let p: Value = serde_json::from_str(line).unwrap();
         let sim = p["scores"]["sample_similarity"].as_f64().unwrap();
         assert!((0.99..=1.001).contains(&sim), "greedy samples agree: {p}");
-        assert!(p["strong"]["model"].as_str().unwrap().contains(&strong_base), "{p}");
+        assert!(
+            p["strong"]["model"]
+                .as_str()
+                .unwrap()
+                .contains(&strong_base),
+            "{p}"
+        );
     }
     let train = content(&done["output_file_id"]).await;
     for line in train.lines() {
@@ -130,15 +197,22 @@ async fn a_real_dataset_job_survives_kill_9_and_uses_a_remote_strong_model() {
     }
     // Events: the restart is in the log; a reconnect with Last-Event-ID replays the rest exactly.
     let stream = |last: Option<String>| {
-        let mut r = client.get(format!("{job_url}/events?stream=true")).bearer_auth(TOKEN);
+        let mut r = client
+            .get(format!("{job_url}/events?stream=true"))
+            .bearer_auth(TOKEN);
         if let Some(l) = last {
             r = r.header("last-event-id", l);
         }
         async move { r.send().await.unwrap().text().await.unwrap() }
     };
     let all = sse_events(&stream(None).await);
-    assert!(all.iter().any(|e| e["message"].as_str().unwrap().contains("restarted")));
-    let ids: Vec<i64> = all.iter().map(|e| e["id"].as_str().unwrap()[3..].parse().unwrap()).collect();
+    assert!(all
+        .iter()
+        .any(|e| e["message"].as_str().unwrap().contains("restarted")));
+    let ids: Vec<i64> = all
+        .iter()
+        .map(|e| e["id"].as_str().unwrap()[3..].parse().unwrap())
+        .collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "events in order");
     let cut = all.len() / 2;
     let rest = sse_events(&stream(Some(all[cut]["id"].as_str().unwrap().to_string())).await);

@@ -87,7 +87,7 @@ impl Admin {
         );
         let datasets = crate::jobs::dataset::resolve::Resolver {
             models,
-            extract: crate::jobs::dataset::filter::final_number,
+            extract: crate::eval::tasks::gsm8k::extract,
         };
         let mut jobs = JobManager::new(store.clone(), config.max_running_jobs);
         jobs.register(

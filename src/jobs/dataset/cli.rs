@@ -146,7 +146,7 @@ pub async fn run(args: BuildDatasetArgs, embedder: EmbedderLoader) -> anyhow::Re
     let pool = super::cli_models::load_local(&args, &spec).await?;
     let resolver = super::resolve::Resolver {
         models: pool,
-        extract: super::filter::final_number,
+        extract: crate::eval::tasks::gsm8k::extract,
     };
     let mut manager = JobManager::new(store.clone(), 1);
     manager.register(

@@ -115,25 +115,6 @@ fn same_number(a: &str, b: &str) -> bool {
     }
 }
 
-/// The final number of an answer: the one after "The answer is", else the last one.
-pub fn final_number(text: &str) -> Option<String> {
-    let tail = text
-        .rsplit_once("answer is")
-        .map(|(_, t)| t)
-        .unwrap_or(text);
-    let numbers = |s: &str| -> Vec<String> {
-        s.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ',' || c == '-'))
-            .map(|p| p.trim_matches(|c| c == '.' || c == ',').replace(',', ""))
-            .filter(|p| p.parse::<f64>().is_ok())
-            .collect()
-    };
-    let after = numbers(tail);
-    if text.contains("answer is") && !after.is_empty() {
-        return after.into_iter().next();
-    }
-    numbers(text).pop()
-}
-
 /// Keeps or rejects a scored record.
 pub fn judge(spec: &FilterSpec, s: &Scores) -> Option<Rejection> {
     if spec.gold_check && s.gold_match == Some(false) {

@@ -1,0 +1,356 @@
+//! `ptr-server eval`: the command line around [`super::run`], with a progress bar, the table
+//! printed at the end, and an in-process server when no `--endpoint` is given.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{run, EvalSpec, Progress, ProgressSink, RoundsMode, SystemSpec, TaskInput, TaskKind};
+use crate::config::{Cli, Command, DeviceSpec, ModelSource};
+use crate::refine::DEFAULT_INSTRUCTION;
+use crate::server::Server;
+
+/// Options of `ptr-server eval`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EvalArgs {
+    /// Task: gsm8k, arc, commonsenseqa, mmlu or winogrande (repeat, one --data each)
+    #[arg(long = "task", required = true)]
+    pub tasks: Vec<TaskKind>,
+    /// Data file of each --task, in the same order
+    #[arg(long = "data", required = true)]
+    pub data: Vec<PathBuf>,
+    /// Model to evaluate: the `model` of each request
+    #[arg(long)]
+    pub model: String,
+    /// Refinement rounds per item
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
+    /// Only the first K items of each file
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8080). Without it this
+    /// binary serves --model (and --compare-model) itself, from models.toml, on a loopback port
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Bearer key for --endpoint
+    #[arg(long, env = "PTR_EVAL_API_KEY", hide_env_values = true)]
+    pub api_key: Option<ApiKey>,
+    /// Let the endpoint (a ptr-server) run the rounds: one request with the `refinement`
+    /// extension per item. Default with --endpoint: one request per round, built here
+    #[arg(long)]
+    pub server_rounds: bool,
+    /// Name of --model's system in the tables [default: the model id]
+    #[arg(long)]
+    pub label: Option<String>,
+    /// A second model to run on the same items, compared in the same tables
+    #[arg(long)]
+    pub compare_model: Option<String>,
+    /// Server of --compare-model [default: --endpoint, or the in-process server]
+    #[arg(long, requires = "compare_model")]
+    pub compare_endpoint: Option<String>,
+    /// Bearer key for --compare-endpoint [default: --api-key when both use one server]
+    #[arg(long, env = "PTR_EVAL_COMPARE_API_KEY", hide_env_values = true)]
+    pub compare_api_key: Option<ApiKey>,
+    /// Server-side rounds for --compare-model (see --server-rounds)
+    #[arg(long, requires = "compare_model")]
+    pub compare_server_rounds: bool,
+    /// Name of --compare-model's system in the tables
+    #[arg(long, requires = "compare_model")]
+    pub compare_label: Option<String>,
+    /// `max_tokens` of each round
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: u32,
+    /// Sampling temperature (0 = greedy)
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    /// The user turn that asks for another round
+    #[arg(long, default_value = DEFAULT_INSTRUCTION)]
+    pub instruction: String,
+    /// Items in flight at once
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: usize,
+    /// Start no new item after this many minutes; the report covers the items done
+    #[arg(long, value_name = "MINUTES")]
+    pub time_limit: Option<f64>,
+    /// Output folder; a rerun with the same folder resumes
+    #[arg(long, default_value = "eval-out")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub source: ModelSource,
+    /// Device of the in-process server
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+}
+
+/// An API key given on the command line; `Debug` does not show it.
+#[derive(Clone)]
+pub struct ApiKey(pub String);
+
+impl From<String> for ApiKey {
+    fn from(key: String) -> Self {
+        Self(key)
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl EvalArgs {
+    /// The spec, with `local` as the endpoint of systems that have none.
+    pub fn spec(&self, local: Option<&str>) -> anyhow::Result<EvalSpec> {
+        if self.tasks.len() != self.data.len() {
+            bail!(
+                "give one --data per --task ({} tasks, {} files)",
+                self.tasks.len(),
+                self.data.len()
+            );
+        }
+        let endpoint = |given: &Option<String>| -> anyhow::Result<String> {
+            given
+                .clone()
+                .or_else(|| local.map(String::from))
+                .context("no --endpoint and no in-process server")
+        };
+        let mode = |server_rounds: bool, endpoint: &Option<String>| {
+            if server_rounds || endpoint.is_none() {
+                RoundsMode::Server
+            } else {
+                RoundsMode::Client
+            }
+        };
+        let mut systems = vec![SystemSpec {
+            label: self.label.clone().unwrap_or_else(|| self.model.clone()),
+            endpoint: endpoint(&self.endpoint)?,
+            model: self.model.clone(),
+            api_key: self.api_key.clone().map(|k| k.0),
+            rounds_mode: mode(self.server_rounds, &self.endpoint),
+        }];
+        if let Some(model) = &self.compare_model {
+            let own = self
+                .compare_endpoint
+                .clone()
+                .or_else(|| self.endpoint.clone());
+            let mut label = self.compare_label.clone().unwrap_or_else(|| model.clone());
+            if label == systems[0].label {
+                label.push_str(" (compare)");
+            }
+            systems.push(SystemSpec {
+                label,
+                endpoint: endpoint(&own)?,
+                model: model.clone(),
+                // The main key goes along only to the same server.
+                api_key: self
+                    .compare_api_key
+                    .clone()
+                    .or_else(|| {
+                        self.compare_endpoint
+                            .is_none()
+                            .then(|| self.api_key.clone())
+                            .flatten()
+                    })
+                    .map(|k| k.0),
+                rounds_mode: mode(self.compare_server_rounds, &own),
+            });
+        }
+        Ok(EvalSpec {
+            tasks: self
+                .tasks
+                .iter()
+                .zip(&self.data)
+                .map(|(&kind, data)| TaskInput {
+                    kind,
+                    data: data.clone(),
+                })
+                .collect(),
+            systems,
+            rounds: self.rounds,
+            limit: self.limit,
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
+            instruction: self.instruction.clone(),
+            concurrency: self.concurrency,
+            time_limit: self
+                .time_limit
+                .map(|m| std::time::Duration::from_secs_f64(m.max(0.0) * 60.0)),
+            out: self.out.clone(),
+        })
+    }
+
+    /// The models the in-process server must load: those of systems without an endpoint.
+    fn local_models(&self) -> Vec<String> {
+        let mut models = Vec::new();
+        if self.endpoint.is_none() {
+            models.push(self.model.clone());
+            if let (Some(m), None) = (&self.compare_model, &self.compare_endpoint) {
+                models.push(m.clone());
+            }
+        }
+        models
+    }
+}
+
+/// Runs `ptr-server eval`: the evaluation with a progress bar, then the table on stdout.
+pub async fn run_cli(args: EvalArgs) -> anyhow::Result<()> {
+    let models = args.local_models();
+    let local = if models.is_empty() {
+        None
+    } else {
+        Some(start_local(&args, models).await?)
+    };
+    let base = local.as_ref().map(|s| format!("http://{}", s.addr));
+    let spec = args.spec(base.as_deref())?;
+    let bar = BarSink::new();
+    let result = run(&spec, &bar, &AtomicBool::new(false)).await;
+    bar.bar.finish_and_clear();
+    if let Some(server) = local {
+        server.shutdown().await?;
+    }
+    let report = result?;
+    print!("{}", report.text());
+    println!(
+        "\nWrote report.md, summary.json, accuracy.svg and items.jsonl to {}",
+        spec.out.display()
+    );
+    Ok(())
+}
+
+/// Serves `models` from models.toml on a loopback port, and waits until they are loaded.
+async fn start_local(args: &EvalArgs, models: Vec<String>) -> anyhow::Result<Server> {
+    // `serve`'s defaults, then what an evaluation needs: loopback, any port, no API keys.
+    let Command::Serve(mut config) = Cli::try_parse_from(["ptr-server", "serve"])?.command else {
+        unreachable!("parsed `serve`")
+    };
+    config.host = "127.0.0.1".into();
+    config.port = 0;
+    config.source = args.source.clone();
+    config.device = args.device;
+    config.api_keys.clear();
+    config.load = models;
+    config.max_rounds = config.max_rounds.max(args.rounds);
+    let mut server = crate::server::start(config).await?;
+    let ready = format!("http://{}/ready", server.addr);
+    let http = reqwest::Client::new();
+    eprintln!(
+        "loading the model(s) into an in-process server on {}",
+        server.addr
+    );
+    loop {
+        if let Ok(message) = server.load_failure.try_recv() {
+            bail!("the in-process server could not load a model: {message}");
+        }
+        if http
+            .get(&ready)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(server);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A terminal progress bar (drawn only on a terminal).
+struct BarSink {
+    bar: ProgressBar,
+}
+
+impl BarSink {
+    fn new() -> Self {
+        let bar = ProgressBar::new(0);
+        let style = ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} items  {elapsed_precise}  eta {eta}",
+        )
+        .expect("a valid progress template: this is a bug");
+        bar.set_style(style);
+        Self { bar }
+    }
+}
+
+impl ProgressSink for BarSink {
+    fn progress(&self, progress: Progress) {
+        self.bar.set_length(progress.total as u64);
+        self.bar.set_position(progress.done as u64);
+    }
+
+    fn note(&self, message: &str) {
+        self.bar.println(message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> EvalArgs {
+        let mut argv = vec![
+            "ptr-server",
+            "eval",
+            "--task",
+            "gsm8k",
+            "--data",
+            "g.jsonl",
+            "--model",
+            "m",
+        ];
+        argv.extend_from_slice(extra);
+        match Cli::parse_from(argv).command {
+            Command::Eval(args) => args,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn endpoints_modes_and_labels() {
+        let a = args(&["--endpoint", "http://h:1"]);
+        assert!(a.local_models().is_empty());
+        let spec = a.spec(None).unwrap();
+        assert_eq!(spec.systems[0].rounds_mode, RoundsMode::Client);
+        assert_eq!(
+            (spec.rounds, spec.max_tokens, spec.temperature),
+            (3, 256, 0.0)
+        );
+        assert_eq!(spec.instruction, DEFAULT_INSTRUCTION);
+
+        let a = args(&["--compare-model", "m"]);
+        assert_eq!(a.local_models(), ["m", "m"]);
+        let spec = a.spec(Some("http://local")).unwrap();
+        let labels: Vec<_> = spec.systems.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["m", "m (compare)"]);
+        assert!(spec
+            .systems
+            .iter()
+            .all(|s| s.rounds_mode == RoundsMode::Server && s.endpoint == "http://local"));
+
+        let a = args(&[
+            "--endpoint",
+            "http://a",
+            "--compare-model",
+            "t",
+            "--compare-endpoint",
+            "http://b",
+            "--compare-server-rounds",
+        ]);
+        let spec = a.spec(None).unwrap();
+        assert_eq!(spec.systems[1].endpoint, "http://b");
+        assert_eq!(spec.systems[1].rounds_mode, RoundsMode::Server);
+        assert_eq!(spec.systems[0].rounds_mode, RoundsMode::Client);
+
+        let a = args(&["--task", "arc", "--endpoint", "http://a"]);
+        assert!(a.spec(None).is_err(), "two tasks, one file");
+
+        let a = args(&["--endpoint", "http://a", "--api-key", "sekrit"]);
+        assert!(!format!("{a:?}").contains("sekrit"));
+        assert_eq!(
+            a.spec(None).unwrap().systems[0].api_key.as_deref(),
+            Some("sekrit")
+        );
+    }
+}

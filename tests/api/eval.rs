@@ -1,0 +1,124 @@
+//! `ptr-server eval` end to end on the real default model over real sockets: 5 GSM8K items × 2
+//! greedy rounds give the table, JSONL, report and chart; a rerun asks nothing; client-side
+//! rounds against a second server give the server-side rounds' answers.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use ptr_server::eval::{
+    run, EvalReport, EvalSpec, Progress, ProgressSink, RoundsMode, SystemSpec, TaskInput, TaskKind,
+};
+use ptr_server::refine::DEFAULT_INSTRUCTION;
+use serde_json::Value;
+
+use crate::common::*;
+
+const MODEL: &str = "smollm2-135m-instruct";
+const CHAT_OK: &str = "ptr_http_requests_total{route=\"/v1/chat/completions\",status=\"200\"}";
+
+struct Quiet;
+
+impl ProgressSink for Quiet {
+    fn progress(&self, _: Progress) {}
+    fn note(&self, _: &str) {}
+}
+
+fn spec(endpoint: &str, mode: RoundsMode, out: &Path) -> EvalSpec {
+    EvalSpec {
+        tasks: vec![TaskInput {
+            kind: TaskKind::Gsm8k,
+            data: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/eval/gsm8k_test.jsonl"),
+        }],
+        systems: vec![SystemSpec {
+            label: MODEL.into(),
+            endpoint: endpoint.into(),
+            model: MODEL.into(),
+            api_key: None,
+            rounds_mode: mode,
+        }],
+        rounds: 2,
+        limit: Some(5),
+        max_tokens: 48,
+        temperature: 0.0,
+        instruction: DEFAULT_INSTRUCTION.into(),
+        concurrency: 1,
+        time_limit: None,
+        out: out.to_path_buf(),
+    }
+}
+
+async fn eval(spec: &EvalSpec) -> EvalReport {
+    run(spec, &Quiet, &AtomicBool::new(false))
+        .await
+        .expect("the evaluation runs")
+}
+
+/// (item, round) → answer, from an items.jsonl.
+fn answers(out: &Path) -> Vec<(String, u64, String)> {
+    let text = std::fs::read_to_string(out.join("items.jsonl")).unwrap();
+    let mut v: Vec<_> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|r| {
+            (
+                r["item"].as_str().unwrap().to_string(),
+                r["round"].as_u64().unwrap(),
+                r["answer"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_gsm8k_items_two_rounds_resume_and_match_client_side_rounds() {
+    let (server, base, client) = ready_real_server(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server_side = spec(&base, RoundsMode::Server, dir.path());
+    let report = eval(&server_side).await;
+    let table = &report.tables[0];
+    assert_eq!((table.items, table.rows.len()), (5, 2));
+    assert!(
+        report
+            .text()
+            .contains("gsm8k — smollm2-135m-instruct (5 items)"),
+        "{}",
+        report.text()
+    );
+    for file in [
+        "items.jsonl",
+        "report.md",
+        "summary.json",
+        "accuracy.svg",
+        "run.json",
+    ] {
+        assert!(dir.path().join(file).is_file(), "{file} is written");
+    }
+    assert_eq!(answers(dir.path()).len(), 10);
+    let requests = metric(&scrape(&client, &base).await, CHAT_OK);
+    assert_eq!(
+        requests,
+        Some(5.0),
+        "one request per item with server-side rounds"
+    );
+
+    // The same --out again: nothing is asked, the report is the same.
+    let again = eval(&server_side).await;
+    assert_eq!(metric(&scrape(&client, &base).await, CHAT_OK), requests);
+    assert_eq!(again.text(), report.text());
+    server.shutdown().await.unwrap();
+
+    // Client-side rounds (one plain request per round) on a second, fresh server.
+    let (server, base, client) = ready_real_server(&[]).await;
+    let other = tempfile::tempdir().unwrap();
+    eval(&spec(&base, RoundsMode::Client, other.path())).await;
+    assert_eq!(metric(&scrape(&client, &base).await, CHAT_OK), Some(10.0));
+    assert_eq!(
+        answers(other.path()),
+        answers(dir.path()),
+        "the same greedy answers"
+    );
+    server.shutdown().await.unwrap();
+}
