@@ -80,9 +80,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
         config.max_concurrent,
         config.api_keys.clone(),
     );
-    if let Some(admin) =
-        crate::http::admin::Admin::start(&config.admin, pool.clone(), embedder_loader())?
-    {
+    if let Some(admin) = crate::http::admin::Admin::start(
+        &config.admin,
+        pool.clone(),
+        embedder_loader(),
+        config.api_keys.first().cloned(),
+    )? {
         state = state.with_admin(admin);
     }
     let listener = TcpListener::bind((config.host.as_str(), config.port))
@@ -90,6 +93,14 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
+    if let Some(admin) = &state.admin {
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        *admin.self_url.lock().expect("lock") = Some(format!("http://{host}:{}", addr.port()));
+    }
 
     let (fail_tx, load_failure) = oneshot::channel();
     let opts = LoadOptions {

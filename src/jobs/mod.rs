@@ -7,6 +7,7 @@
 
 mod context;
 pub mod dataset;
+pub mod eval;
 pub mod finetune;
 mod manager;
 

@@ -61,7 +61,7 @@ pub fn admin_app(engine: FakeEngine, dir: &std::path::Path) -> (Router, AppState
     };
     let embedder: ptr_server::jobs::dataset::EmbedderLoader =
         Arc::new(|| Ok(Arc::new(Words) as Arc<dyn TextEmbedder>));
-    let admin = Admin::start(&config, pool.clone(), embedder)
+    let admin = Admin::start(&config, pool.clone(), embedder, None)
         .unwrap()
         .unwrap();
     let state = AppState::new(pool, limits, 4, vec!["public-key".into()]).with_admin(admin);

@@ -5,6 +5,7 @@
 
 mod auth;
 mod datasets;
+mod evals;
 mod events;
 mod files;
 mod fine_tuning;
@@ -35,6 +36,8 @@ pub struct Admin {
     pub datasets: crate::jobs::dataset::resolve::Resolver,
     /// The model registry as fine-tuning jobs see it (`None`: fine-tuning is off).
     pub tuned: Option<Arc<dyn crate::jobs::finetune::TunedModels>>,
+    /// This server's own base URL once it listens (evaluation jobs call it).
+    pub self_url: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// The admin routes (to be nested under `/admin/v1`).
@@ -60,6 +63,10 @@ pub fn router(state: &AppState, admin: &Admin) -> Router<AppState> {
             "/fine_tuning/jobs/{id}/checkpoints",
             get(fine_tuning::checkpoints),
         )
+        .route("/evals/jobs", post(evals::create).get(evals::list))
+        .route("/evals/jobs/{id}", get(jobs::retrieve))
+        .route("/evals/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/evals/jobs/{id}/events", get(events::list))
         .route("/datasets/jobs", post(datasets::create).get(datasets::list))
         .route("/datasets/jobs/{id}", get(jobs::retrieve))
         .route("/datasets/jobs/{id}/cancel", post(jobs::cancel))
@@ -75,6 +82,7 @@ impl Admin {
         config: &crate::config::AdminConfig,
         models: Arc<crate::http::ModelPool>,
         embedder: crate::jobs::dataset::EmbedderLoader,
+        api_key: Option<String>,
     ) -> anyhow::Result<Option<Self>> {
         use anyhow::Context;
         let Some(token) = &config.admin_token else {
@@ -97,6 +105,15 @@ impl Admin {
                 embedder,
             )),
         );
+        let self_url = Arc::new(std::sync::Mutex::new(None));
+        jobs.register(
+            crate::jobs::JobKind::Eval,
+            Arc::new(crate::jobs::eval::EvalRunner {
+                self_url: self_url.clone(),
+                self_key: api_key,
+                dir: dir.join("evals"),
+            }),
+        );
         let jobs = Arc::new(jobs);
         jobs.start()?;
         tracing::info!(data_dir = %dir.display(), "admin API on at /admin/v1");
@@ -107,6 +124,7 @@ impl Admin {
             max_file_bytes: config.max_file_bytes,
             datasets,
             tuned: None,
+            self_url,
         }))
     }
 }
