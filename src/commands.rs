@@ -38,22 +38,21 @@ fn fetch_models(args: &FetchArgs) -> anyhow::Result<()> {
         args.source.python.clone(),
     );
     let specs: Vec<_> = if args.all {
-        registry.models().to_vec()
+        registry.artifacts().collect()
     } else if args.ids.is_empty() {
-        vec![registry.default_model().clone()]
+        vec![registry.default_model().into()]
     } else {
         args.ids
             .iter()
             .map(|id| {
                 registry
-                    .get(id)
-                    .cloned()
-                    .with_context(|| format!("models.toml declares no model `{id}`"))
+                    .artifact(id)
+                    .with_context(|| format!("models.toml declares no model or embedder `{id}`"))
             })
             .collect::<anyhow::Result<_>>()?
     };
     for spec in specs {
-        let (path, fetched) = cache.ensure(&spec)?;
+        let (path, fetched) = cache.ensure(spec)?;
         let what = if fetched { "fetched" } else { "already cached" };
         println!("{}: {what} at {}", spec.id, path.display());
     }

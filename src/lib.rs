@@ -7,10 +7,12 @@
 //!   place errors become HTTP; [`metrics`] owns the Prometheus registry.
 //! - [`server`] binds, loads models and shuts down gracefully; [`commands`] runs subcommands;
 //!   [`bench`] load-tests any OpenAI-compatible server.
+//! - [`embed`] embeds sentences (Sentence-BERT on candle) for the dataset job's consistency filter.
 
 pub mod bench;
 pub mod commands;
 pub mod config;
+pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod fetch;
