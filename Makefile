@@ -1,6 +1,6 @@
 # The two commands of this project:
 #   make run    fetch the default model (first time) and serve it on 127.0.0.1:8080
-#   make test   install the test tools (OpenAI SDK venv), fetch the model, run every test
+#   make test   install the test tools (OpenAI SDK venv), fetch the models, run every test
 # Everything builds into one target dir outside the clone, with one optimised dependency profile.
 
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/ptr-server/target
@@ -25,7 +25,7 @@ $(VENV)/.installed:
 	touch $@
 
 test: $(VENV)/.installed
-	cargo run --quiet -- fetch-model
+	cargo run --quiet -- fetch-model smollm2-135m-instruct all-minilm-l6-v2
 	PTR_TEST_PYTHON=$(VENV)/bin/python cargo test -- --test-threads=2
 
 openapi:

@@ -26,7 +26,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => crate::bench::run(args).await,
         Command::BenchRefine(args) => crate::bench::run_refine(args).await,
         Command::BuildDataset(args) => {
-            crate::jobs::dataset::cli::run(args, crate::server::embedder_loader()).await
+            let registry = ModelRegistry::load(&args.source.models)?;
+            let cache = ModelCache::new(
+                args.source.model_cache.clone().unwrap_or_else(ModelCache::default_dir),
+                args.source.python.clone(),
+            );
+            let embedder = crate::server::embedder_loader(registry, cache);
+            crate::jobs::dataset::cli::run(args, embedder).await
         }
         Command::Eval(args) => crate::eval::run_cli(args).await,
     }
@@ -42,22 +48,21 @@ fn fetch_models(args: &FetchArgs) -> anyhow::Result<()> {
         args.source.python.clone(),
     );
     let specs: Vec<_> = if args.all {
-        registry.models().to_vec()
+        registry.artifacts().collect()
     } else if args.ids.is_empty() {
-        vec![registry.default_model().clone()]
+        vec![registry.default_model().into()]
     } else {
         args.ids
             .iter()
             .map(|id| {
                 registry
-                    .get(id)
-                    .cloned()
-                    .with_context(|| format!("models.toml declares no model `{id}`"))
+                    .artifact(id)
+                    .with_context(|| format!("models.toml declares no model or embedder `{id}`"))
             })
             .collect::<anyhow::Result<_>>()?
     };
     for spec in specs {
-        let (path, fetched) = cache.ensure(&spec)?;
+        let (path, fetched) = cache.ensure(spec)?;
         let what = if fetched { "fetched" } else { "already cached" };
         println!("{}: {what} at {}", spec.id, path.display());
     }

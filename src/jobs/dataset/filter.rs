@@ -6,10 +6,17 @@
 use serde::Serialize;
 
 use super::spec::FilterSpec;
+use crate::embed::score::{mean_pairwise_cosine, near_copy, CopyCheck, CopyLimits};
 
-/// Turns texts into unit-length sentence embeddings (Sentence-BERT in the server).
+/// Turns texts into sentence embeddings (Sentence-BERT in the server).
 pub trait TextEmbedder: Send + Sync {
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String>;
+}
+
+impl TextEmbedder for crate::embed::Embedder {
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+        crate::embed::Embedder::embed(self, texts).map_err(|e| e.to_string())
+    }
 }
 
 /// What the filter measured for one record.
@@ -17,8 +24,8 @@ pub trait TextEmbedder: Send + Sync {
 pub struct Scores {
     /// Mean pairwise cosine similarity of the k answer samples (1 when k = 1).
     pub sample_similarity: f32,
-    /// Cosine similarity of the answer to the last thought.
-    pub copy_similarity: f32,
+    /// The answer against the last thought (embedding cosine and text overlap).
+    pub copy: CopyCheck,
     /// The number extracted from the answer, with a gold answer.
     pub extracted: Option<String>,
     /// Whether it equals the gold number.
@@ -43,41 +50,6 @@ impl Rejection {
     }
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        dot / (na * nb)
-    }
-}
-
-/// Mean cosine similarity over all pairs (1 for fewer than two).
-pub fn mean_pairwise(embeddings: &[Vec<f32>]) -> f32 {
-    let mut sum = 0.0;
-    let mut n = 0;
-    for i in 0..embeddings.len() {
-        for j in i + 1..embeddings.len() {
-            sum += cosine(&embeddings[i], &embeddings[j]);
-            n += 1;
-        }
-    }
-    if n == 0 {
-        1.0
-    } else {
-        sum / n as f32
-    }
-}
-
-fn normalised(s: &str) -> String {
-    s.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
-}
-
 /// Scores a record: `samples[0]` is the answer kept.
 pub fn score(
     embedder: &dyn TextEmbedder,
@@ -85,21 +57,18 @@ pub fn score(
     last_thought: &str,
     gold: Option<&str>,
     extract: fn(&str) -> Option<String>,
+    limits: CopyLimits,
 ) -> Result<Scores, String> {
     let mut texts: Vec<&str> = samples.iter().map(String::as_str).collect();
     texts.push(last_thought);
     let emb = embedder.embed(&texts)?;
     let (answers, thought) = emb.split_at(samples.len());
-    let copy = if normalised(&samples[0]) == normalised(last_thought) {
-        1.0
-    } else {
-        cosine(&answers[0], &thought[0])
-    };
+    let copy = near_copy(&samples[0], last_thought, &answers[0], &thought[0], limits);
     let extracted = gold.and_then(|_| extract(&samples[0]));
     let gold_match = gold.map(|g| extracted.as_deref().is_some_and(|x| same_number(x, g)));
     Ok(Scores {
-        sample_similarity: mean_pairwise(answers),
-        copy_similarity: copy,
+        sample_similarity: mean_pairwise_cosine(answers).unwrap_or(1.0),
+        copy,
         extracted,
         gold_match,
     })
@@ -120,7 +89,7 @@ pub fn judge(spec: &FilterSpec, s: &Scores) -> Option<Rejection> {
     if spec.gold_check && s.gold_match == Some(false) {
         return Some(Rejection::WrongAnswer);
     }
-    if s.copy_similarity >= spec.copy_threshold {
+    if s.copy.is_copy {
         return Some(Rejection::CopyOfThought);
     }
     if s.sample_similarity < spec.threshold {
@@ -158,13 +127,6 @@ mod tests {
     }
 
     #[test]
-    fn pairs_average() {
-        let e = vec![vec![1.0, 0.0], vec![1.0, 0.0], vec![0.0, 1.0]];
-        assert!((mean_pairwise(&e) - 1.0 / 3.0).abs() < 1e-6);
-        assert_eq!(mean_pairwise(&e[..1]), 1.0);
-    }
-
-    #[test]
     fn judges_each_reason() {
         let spec = FilterSpec::default();
         let samples = vec![
@@ -177,16 +139,17 @@ mod tests {
             "no idea at all",
             Some("42"),
             last_number,
+            CopyLimits::default(),
         )
         .unwrap();
         assert_eq!(s.gold_match, Some(true));
         assert_eq!(judge(&spec, &s), None);
-        let wrong = score(&Letters, &samples, "no idea", Some("41"), last_number).unwrap();
+        let wrong = score(&Letters, &samples, "no idea", Some("41"), last_number, CopyLimits::default()).unwrap();
         assert_eq!(judge(&spec, &wrong), Some(Rejection::WrongAnswer));
-        let copy = score(&Letters, &samples, "The  answer is 42", None, last_number).unwrap();
+        let copy = score(&Letters, &samples, "The  answer is 42", None, last_number, CopyLimits::default()).unwrap();
         assert_eq!(judge(&spec, &copy), Some(Rejection::CopyOfThought));
         let apart = vec!["aaaa".to_string(), "zzzz".to_string()];
-        let s = score(&Letters, &apart, "mmm", None, last_number).unwrap();
+        let s = score(&Letters, &apart, "mmm", None, last_number, CopyLimits::default()).unwrap();
         assert_eq!(judge(&spec, &s), Some(Rejection::Inconsistent));
     }
 }

@@ -65,8 +65,10 @@ pub struct FilterSpec {
     pub threshold: f32,
     /// With gold answers (GSM8K): the answer's number must equal the gold number.
     pub gold_check: bool,
-    /// Reject an answer whose similarity to the last thought is at least this (a copy).
+    /// Reject an answer whose embedding cosine to the last thought is at least this (a copy).
     pub copy_threshold: f32,
+    /// … or whose text overlap with it (character bigrams) is at least this.
+    pub copy_text_threshold: f32,
 }
 
 /// The default similarity threshold; see README "Building a PTR dataset" for the measured
@@ -79,7 +81,8 @@ impl Default for FilterSpec {
             k: 3,
             threshold: DEFAULT_THRESHOLD,
             gold_check: true,
-            copy_threshold: 0.98,
+            copy_threshold: crate::embed::score::CopyLimits::default().cosine,
+            copy_text_threshold: crate::embed::score::CopyLimits::default().text,
         }
     }
 }
@@ -106,6 +109,16 @@ fn err(param: &str, message: impl Into<String>) -> SpecError {
     }
 }
 
+impl FilterSpec {
+    /// The near-copy limits.
+    pub fn copy_limits(&self) -> crate::embed::score::CopyLimits {
+        crate::embed::score::CopyLimits {
+            cosine: self.copy_threshold,
+            text: self.copy_text_threshold,
+        }
+    }
+}
+
 impl DatasetSpec {
     /// Checks what needs no lookup (numbers, required roles, URLs).
     pub fn check(&self) -> Result<(), SpecError> {
@@ -126,6 +139,12 @@ impl DatasetSpec {
             return Err(err(
                 "filter.threshold",
                 "`filter.threshold` is a cosine similarity in [-1, 1]",
+            ));
+        }
+        if !(0.0..=1.0).contains(&f.copy_text_threshold) {
+            return Err(err(
+                "filter.copy_text_threshold",
+                "`filter.copy_text_threshold` is a text overlap in [0, 1]",
             ));
         }
         if !(-1.0..=1.0).contains(&f.copy_threshold) {
