@@ -28,7 +28,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BuildDataset(args) => {
             let registry = ModelRegistry::load(&args.source.models)?;
             let cache = ModelCache::new(
-                args.source.model_cache.clone().unwrap_or_else(ModelCache::default_dir),
+                args.source
+                    .model_cache
+                    .clone()
+                    .unwrap_or_else(ModelCache::default_dir),
                 args.source.python.clone(),
             );
             let embedder = crate::server::embedder_loader(registry, cache);

@@ -99,6 +99,15 @@ impl ModelPool {
         }
     }
 
+    /// Whether the model is being loaded (requests for it would get 503 now, and work later).
+    pub fn is_loading(&self, id: &str) -> bool {
+        let entries = self
+            .entries
+            .read()
+            .expect("model pool lock poisoned: this is a bug");
+        matches!(entries.get(id).map(|e| &e.slot), Some(ModelSlot::Loading))
+    }
+
     /// Whether the default model is loaded.
     pub fn default_ready(&self) -> bool {
         let entries = self

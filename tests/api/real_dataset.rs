@@ -13,8 +13,14 @@ use crate::common::*;
 
 const TOKEN: &str = "real-admin-token";
 
+/// The binary under test (`PTR_TEST_BIN` overrides cargo's path, for target dirs shared by
+/// several checkouts).
+pub fn binary() -> String {
+    std::env::var("PTR_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ptr-server").to_string())
+}
+
 fn spawn(port: u16, data: &std::path::Path) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_ptr-server"))
+    tokio::process::Command::new(binary())
         .args([
             "serve",
             "--port",

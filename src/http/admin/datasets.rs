@@ -39,7 +39,7 @@ pub async fn create(
     let key = idempotency_key(&headers)?;
     admin
         .datasets
-        .resolve(&spec, &admin.store)
+        .resolve(&spec, &admin.store, false)
         .await
         .map_err(|e| ApiError::invalid(e.param, e.message))?;
     let spec = serde_json::to_value(&spec).expect("a dataset spec serialises: this is a bug");

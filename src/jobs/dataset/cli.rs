@@ -171,7 +171,7 @@ pub async fn run(args: BuildDatasetArgs, embedder: EmbedderLoader) -> anyhow::Re
             spec.input_file = file.id;
             spec.metadata = Some(json!({"cli_key": key}));
             resolver
-                .resolve(&spec, &store)
+                .resolve(&spec, &store, true)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.param, e.message))?;
             manager

@@ -144,12 +144,36 @@ mod tests {
         .unwrap();
         assert_eq!(s.gold_match, Some(true));
         assert_eq!(judge(&spec, &s), None);
-        let wrong = score(&Letters, &samples, "no idea", Some("41"), last_number, CopyLimits::default()).unwrap();
+        let wrong = score(
+            &Letters,
+            &samples,
+            "no idea",
+            Some("41"),
+            last_number,
+            CopyLimits::default(),
+        )
+        .unwrap();
         assert_eq!(judge(&spec, &wrong), Some(Rejection::WrongAnswer));
-        let copy = score(&Letters, &samples, "The  answer is 42", None, last_number, CopyLimits::default()).unwrap();
+        let copy = score(
+            &Letters,
+            &samples,
+            "The  answer is 42",
+            None,
+            last_number,
+            CopyLimits::default(),
+        )
+        .unwrap();
         assert_eq!(judge(&spec, &copy), Some(Rejection::CopyOfThought));
         let apart = vec!["aaaa".to_string(), "zzzz".to_string()];
-        let s = score(&Letters, &apart, "mmm", None, last_number, CopyLimits::default()).unwrap();
+        let s = score(
+            &Letters,
+            &apart,
+            "mmm",
+            None,
+            last_number,
+            CopyLimits::default(),
+        )
+        .unwrap();
         assert_eq!(judge(&spec, &s), Some(Rejection::Inconsistent));
     }
 }

@@ -24,7 +24,7 @@ pub struct Roles {
 /// A checked spec.
 pub struct Resolved {
     pub queries: Vec<Query>,
-    /// `None` for an import.
+    /// `None` for an import, or for a check of a spec whose models are still loading.
     pub roles: Option<Roles>,
 }
 
@@ -63,11 +63,13 @@ async fn file(store: &Arc<Store>, id: &str, param: &str) -> Result<Vec<u8>, Spec
 }
 
 impl Resolver {
-    /// Checks `spec` and prepares a run of it.
+    /// Checks `spec` and prepares a run of it. With `wait`, local models still loading are
+    /// waited for; without, they pass the check and `roles` is `None`.
     pub async fn resolve(
         &self,
         spec: &DatasetSpec,
         store: &Arc<Store>,
+        wait: bool,
     ) -> Result<Resolved, SpecError> {
         spec.check()?;
         let content = file(store, &spec.input_file, "input_file").await?;
@@ -92,24 +94,30 @@ impl Resolver {
             None => icl::default_examples(),
         };
         examples.truncate(strong.icl_examples.unwrap_or(2));
-        let roles = Roles {
-            weak: self.role(weak, "weak", 0.7, 256)?,
-            strong: self.role(strong, "strong", 0.7, 512)?,
-            examples,
+        let weak = self.role(weak, "weak", 0.7, 256, wait).await?;
+        let strong = self.role(strong, "strong", 0.7, 512, wait).await?;
+        let roles = match (weak, strong) {
+            (Some(weak), Some(strong)) => Some(Roles {
+                weak,
+                strong,
+                examples,
+            }),
+            _ => None,
         };
-        Ok(Resolved {
-            queries,
-            roles: Some(roles),
-        })
+        Ok(Resolved { queries, roles })
     }
 
-    fn role(
+    /// One role's generator. A local model that is still loading is waited for (`wait`, as a
+    /// run does: a job resumed at start-up begins before the models are loaded) or passed as
+    /// valid without a generator (`None`, as a create does).
+    async fn role(
         &self,
         r: &RoleSpec,
         name: &str,
         temperature: f64,
         max_tokens: u32,
-    ) -> Result<RoleSetup, SpecError> {
+        wait: bool,
+    ) -> Result<Option<RoleSetup>, SpecError> {
         let sampling = Sampling {
             temperature: r.temperature.unwrap_or(temperature),
             top_p: r.top_p,
@@ -124,18 +132,21 @@ impl Resolver {
                     format!("{}@{url}", r.model),
                 )
             }
-            None => {
-                let served = self
-                    .models
-                    .resolve(Some(&r.model))
-                    .map_err(|e| err(&format!("{name}.model"), e.message))?;
-                (Generator::Local(served.engine), r.model.clone())
-            }
+            None => loop {
+                match self.models.resolve(Some(&r.model)) {
+                    Ok(served) => break (Generator::Local(served.engine), r.model.clone()),
+                    Err(_) if self.models.is_loading(&r.model) && wait => {
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await
+                    }
+                    Err(_) if self.models.is_loading(&r.model) => return Ok(None),
+                    Err(e) => return Err(err(&format!("{name}.model"), e.message)),
+                }
+            },
         };
-        Ok(RoleSetup {
+        Ok(Some(RoleSetup {
             generator,
             sampling,
             name: label,
-        })
+        }))
     }
 }

@@ -87,15 +87,16 @@ impl JobRunner for DatasetRunner {
         let started = Instant::now();
         let spec: DatasetSpec = serde_json::from_value(ctx.job.spec.clone())
             .map_err(|e| JobFailure::failed("invalid_spec", e.to_string()))?;
-        let Resolved { queries, roles } =
-            self.resolver
-                .resolve(&spec, &ctx.store)
-                .await
-                .map_err(|e| JobFailure::Failed {
-                    code: "invalid_request".into(),
-                    message: e.message,
-                    param: Some(e.param),
-                })?;
+        // Waits for local models still loading (a job resumed at start-up), unless stopped.
+        let resolved = tokio::select! {
+            r = self.resolver.resolve(&spec, &ctx.store, true) => r,
+            _ = ctx.stopped() => return ctx.check(),
+        };
+        let Resolved { queries, roles } = resolved.map_err(|e| JobFailure::Failed {
+            code: "invalid_request".into(),
+            message: e.message,
+            param: Some(e.param),
+        })?;
         let job_id = ctx.job.id.clone();
         let existing = ctx.store.call(move |s| s.records(&job_id)).await?;
         let done: HashSet<&str> = existing.iter().map(|r| r.custom_id.as_str()).collect();
