@@ -30,6 +30,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Measure refinement on running ptr-servers: time per round, prefix reuse, loop overhead.
     BenchRefine(BenchRefineArgs),
+    /// Fine-tune a GGUF model with PTR's thought-masked loss (LoRA); JSON lines on stdout.
+    Train(crate::train::TrainArgs),
 }
 
 /// Where models come from: shared by `serve` and `fetch-model`.

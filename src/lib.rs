@@ -7,6 +7,7 @@
 //!   place errors become HTTP; [`metrics`] owns the Prometheus registry.
 //! - [`server`] binds, loads models and shuts down gracefully; [`commands`] runs subcommands;
 //!   [`bench`] load-tests any OpenAI-compatible server.
+//! - [`train`] is the native thought-mask (LoRA) trainer behind `ptr-server train`.
 
 pub mod bench;
 pub mod commands;
@@ -19,5 +20,6 @@ pub mod metrics;
 pub mod refine;
 pub mod registry;
 pub mod server;
+pub mod train;
 
 pub use http::router;

@@ -22,7 +22,11 @@ pub fn earlier_answer(content: &str) -> String {
 
 /// The messages round `earlier.len() + 1` is generated from: `base`, then each earlier answer
 /// followed by the instruction.
-pub fn round_messages(base: &[ChatMessage], earlier: &[&str], instruction: &str) -> Vec<ChatMessage> {
+pub fn round_messages(
+    base: &[ChatMessage],
+    earlier: &[&str],
+    instruction: &str,
+) -> Vec<ChatMessage> {
     let mut messages = base.to_vec();
     for answer in earlier {
         push_round(&mut messages, answer, instruction);
@@ -46,19 +50,33 @@ pub struct WeightedTurn {
 /// A PTR record as the conversation of its final round plus the answer: `base` → thought 1
 /// (weight 0) → instruction → … → thought n (weight 0) → instruction → answer (weight 1).
 /// Thoughts are laid out by [`earlier_answer`], exactly as [`round_messages`] lays out answers.
-pub fn record_turns(base: &[ChatMessage], thoughts: &[&str], answer: &str, instruction: &str) -> Vec<WeightedTurn> {
+pub fn record_turns(
+    base: &[ChatMessage],
+    thoughts: &[&str],
+    answer: &str,
+    instruction: &str,
+) -> Vec<WeightedTurn> {
     let mut turns: Vec<WeightedTurn> = base
         .iter()
-        .map(|m| WeightedTurn { message: m.clone(), weight: None })
+        .map(|m| WeightedTurn {
+            message: m.clone(),
+            weight: None,
+        })
         .collect();
     for thought in thoughts {
         turns.push(WeightedTurn {
             message: ChatMessage::new(Role::Assistant, earlier_answer(thought)),
             weight: Some(0.0),
         });
-        turns.push(WeightedTurn { message: ChatMessage::new(Role::User, instruction), weight: None });
+        turns.push(WeightedTurn {
+            message: ChatMessage::new(Role::User, instruction),
+            weight: None,
+        });
     }
-    turns.push(WeightedTurn { message: ChatMessage::new(Role::Assistant, answer), weight: Some(1.0) });
+    turns.push(WeightedTurn {
+        message: ChatMessage::new(Role::Assistant, answer),
+        weight: Some(1.0),
+    });
     turns
 }
 
@@ -92,7 +110,16 @@ mod tests {
     fn round_messages_interleave_answers_and_instructions() {
         let m = round_messages(&[user("q")], &["a1", "a2"], "again");
         let roles: Vec<_> = m.iter().map(|m| m.role).collect();
-        assert_eq!(roles, [Role::User, Role::Assistant, Role::User, Role::Assistant, Role::User]);
+        assert_eq!(
+            roles,
+            [
+                Role::User,
+                Role::Assistant,
+                Role::User,
+                Role::Assistant,
+                Role::User
+            ]
+        );
         assert_eq!(m[1].content, "a1\n");
         assert_eq!(m[4].content, "again");
     }
@@ -100,8 +127,14 @@ mod tests {
     #[test]
     fn a_record_is_its_final_round_plus_the_answer() {
         let turns = record_turns(&[user("q")], &["t1", "t2"], "final", "again");
-        let context: Vec<_> = turns[..turns.len() - 1].iter().map(|t| t.message.clone()).collect();
-        assert_eq!(context, round_messages(&[user("q")], &["t1", "t2"], "again"));
+        let context: Vec<_> = turns[..turns.len() - 1]
+            .iter()
+            .map(|t| t.message.clone())
+            .collect();
+        assert_eq!(
+            context,
+            round_messages(&[user("q")], &["t1", "t2"], "again")
+        );
         let weights: Vec<_> = turns.iter().map(|t| t.weight).collect();
         assert_eq!(weights, [None, Some(0.0), None, Some(0.0), None, Some(1.0)]);
     }
@@ -109,10 +142,22 @@ mod tests {
     #[test]
     fn as_served_leaves_the_final_answer_verbatim() {
         let raw = vec![
-            WeightedTurn { message: user("q"), weight: None },
-            WeightedTurn { message: ChatMessage::new(Role::Assistant, "t"), weight: Some(0.0) },
-            WeightedTurn { message: user("again"), weight: None },
-            WeightedTurn { message: ChatMessage::new(Role::Assistant, "a"), weight: Some(1.0) },
+            WeightedTurn {
+                message: user("q"),
+                weight: None,
+            },
+            WeightedTurn {
+                message: ChatMessage::new(Role::Assistant, "t"),
+                weight: Some(0.0),
+            },
+            WeightedTurn {
+                message: user("again"),
+                weight: None,
+            },
+            WeightedTurn {
+                message: ChatMessage::new(Role::Assistant, "a"),
+                weight: Some(1.0),
+            },
         ];
         let served = as_served(&raw);
         assert_eq!(served[1].message.content, "t\n");

@@ -8,3 +8,4 @@ mod real_chat;
 mod real_refine;
 mod sdk;
 mod shutdown;
+mod train_parity;
