@@ -1,16 +1,27 @@
-//! The trainer trains the model that is served: on the real default GGUF, the trainer's own
+//! The trainer trains the model that is served. On the real default GGUF, the trainer's own
 //! forward (de-quantised f32 weights, rope by hand, its own tokenizer and ChatML rendering) and
-//! mistral.rs (quantised matmuls) agree on the prompt's token ids, on the 32-token greedy
-//! continuation, and on each continuation token's log-probability.
+//! mistral.rs agree on the prompt's token ids, the 32-token greedy continuation and each token's
+//! log-probability, on several prompts:
+//! - on an f32 copy of the model (the same weights, no quantised matmul in mistral.rs) exactly:
+//!   every greedy token equal, |Δ log p| < 0.01;
+//! - on the served Q4_1 file within the rounding of mistral.rs's 8-bit activation quantisation
+//!   (Q4_1 × Q8_1 dot products): |Δ log p| < 0.25, and a greedy token may differ only at a
+//!   near-tie (the two candidates within 0.25 nats). Measured: 117 tokens, max |Δ| 0.19, one tie.
 
+use std::path::Path;
+
+use candle_core::quantized::gguf_file;
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor, D};
 use either::Either;
 use mistralrs::{
-    GgufModelBuilder, RequestBuilder, SamplingParams, TextMessageRole, TextMessages, TokenSource,
+    GgufModelBuilder, Model, RequestBuilder, SamplingParams, TextMessageRole, TextMessages,
+    TokenSource,
 };
 use ptr_server::engine::{ChatMessage, Role};
 use ptr_server::fetch::ModelCache;
 use ptr_server::registry::ModelRegistry;
-use ptr_server::train::gguf::BaseWeights;
+use ptr_server::train::gguf::{read_content, BaseWeights};
 use ptr_server::train::model::Decoder;
 use ptr_server::train::tokenizer::{encode_segments, from_gguf, ChatTemplate};
 
@@ -36,46 +47,55 @@ const PROMPTS: [&[(Role, &str)]; 4] = [
     ],
 ];
 
-/// Largest allowed |Δ log p| (natural log) per token. mistral.rs multiplies Q4_1 weights by
-/// activations it first quantises to 8 bits (Q8_1); the trainer uses the same weights
-/// de-quantised, in f32: the log-probabilities differ by that activation rounding only.
-const LOGPROB_TOLERANCE: f32 = 0.25;
+/// One generated token: the engine's choice and log p, and the trainer's view of that position.
+struct Compared {
+    engine_token: u32,
+    engine_lp: f32,
+    trainer_lp: f32,
+    trainer_argmax: u32,
+    trainer_best_lp: f32,
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trainer_forward_matches_the_served_model() {
-    ensure_default_model();
-    let registry = ModelRegistry::load(std::path::Path::new("models.toml")).unwrap();
-    let gguf =
-        ModelCache::new(ModelCache::default_dir(), "python3").path_of(registry.default_model());
+async fn load_engine(gguf: &Path) -> Model {
     let (dir, file) = (gguf.parent().unwrap(), gguf.file_name().unwrap());
-    let served = GgufModelBuilder::new(dir.to_string_lossy(), vec![file.to_string_lossy()])
+    GgufModelBuilder::new(dir.to_string_lossy(), vec![file.to_string_lossy()])
         .with_token_source(TokenSource::None)
         .with_prefix_cache_n(None)
         .build()
         .await
-        .unwrap();
-    let device = candle_core::Device::Cpu;
-    let (base, content) = BaseWeights::load(&gguf, &device).unwrap();
+        .unwrap()
+}
+
+fn text_messages(messages: &[ChatMessage]) -> TextMessages {
+    messages.iter().fold(TextMessages::new(), |acc, m| {
+        let role = match m.role {
+            Role::System => TextMessageRole::System,
+            Role::User => TextMessageRole::User,
+            Role::Assistant => TextMessageRole::Assistant,
+        };
+        acc.add_message(role, &m.content)
+    })
+}
+
+/// Every prompt through both: the engine generates 32 greedy tokens, the trainer scores them in
+/// one teacher-forced forward.
+async fn compare(gguf: &Path) -> Vec<Compared> {
+    let served = load_engine(gguf).await;
+    let device = Device::Cpu;
+    let (base, content) = BaseWeights::load(gguf, &device).unwrap();
     let tokenizer = from_gguf(&content).unwrap();
     let template = ChatTemplate::from_gguf(&content).unwrap();
     let decoder = Decoder {
         base: &base,
         lora: None,
     };
-    let mut worst = 0f32;
+    let mut out = Vec::new();
     for prompt in PROMPTS {
         let messages: Vec<ChatMessage> = prompt
             .iter()
             .map(|(r, c)| ChatMessage::new(*r, *c))
             .collect();
-        let text = messages.iter().fold(TextMessages::new(), |acc, m| {
-            let role = match m.role {
-                Role::System => TextMessageRole::System,
-                Role::User => TextMessageRole::User,
-                Role::Assistant => TextMessageRole::Assistant,
-            };
-            acc.add_message(role, &m.content)
-        });
+        let text = text_messages(&messages);
         let engine_ids = served
             .tokenize(Either::Left(text.clone()), None, true, true, None)
             .await
@@ -84,8 +104,8 @@ async fn trainer_forward_matches_the_served_model() {
         let (ids, _) = encode_segments(&tokenizer, &segments).unwrap();
         assert_eq!(ids, engine_ids, "prompt token ids differ for {prompt:?}");
 
-        // Greedy with correct log-probabilities: temperature 1 and top-k 1 (mistral.rs's
-        // temperature-less argmax path reports log10 of the raw logit, not a probability).
+        // Greedy with real log-probabilities: temperature 1 and top-k 1 (mistral.rs's
+        // temperature-less argmax path reports log10 of the raw logit, not of a probability).
         let mut sampling = SamplingParams::deterministic();
         sampling.temperature = Some(1.0);
         sampling.top_k = Some(1);
@@ -101,37 +121,112 @@ async fn trainer_forward_matches_the_served_model() {
             .unwrap()
             .content
             .unwrap();
+        assert!(
+            steps.len() >= 8,
+            "the engine wrote only {} tokens",
+            steps.len()
+        );
         let generated: Vec<u32> = steps.iter().map(|s| s.top_logprobs[0].token).collect();
-        let engine_lp: Vec<f32> = steps
-            .iter()
-            .map(|s| s.top_logprobs[0].logprob * std::f32::consts::LN_10)
-            .collect();
 
-        // Teacher-forced: one forward over prompt + continuation scores every generated token.
         let all: Vec<u32> = ids.iter().chain(&generated).copied().collect();
-        let input = candle_core::Tensor::new(all.as_slice(), &device)
+        let input = Tensor::new(all.as_slice(), &device)
             .unwrap()
             .unsqueeze(0)
             .unwrap();
         let logits = decoder.logits(&input).unwrap().squeeze(0).unwrap();
-        let logp = candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1).unwrap();
-        for (i, (&tok, &lp)) in generated.iter().zip(&engine_lp).enumerate() {
+        let logp = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();
+        for (i, s) in steps.iter().enumerate() {
             let row = logp.get(ids.len() - 1 + i).unwrap();
-            let mine_argmax = row.argmax(0).unwrap().to_scalar::<u32>().unwrap();
-            let mine_lp = row.get(tok as usize).unwrap().to_scalar::<f32>().unwrap();
-            assert_eq!(mine_argmax, tok, "greedy token {i} differs for {prompt:?}");
-            let diff = (mine_lp - lp).abs();
-            worst = worst.max(diff);
-            assert!(
-                diff < LOGPROB_TOLERANCE,
-                "token {i}: log p {mine_lp} vs engine {lp} for {prompt:?}"
-            );
+            let at = |t: u32| row.get(t as usize).unwrap().to_scalar::<f32>().unwrap();
+            let argmax = row.argmax(0).unwrap().to_scalar::<u32>().unwrap();
+            let engine_token = s.top_logprobs[0].token;
+            out.push(Compared {
+                engine_token,
+                engine_lp: s.top_logprobs[0].logprob * std::f32::consts::LN_10,
+                trainer_lp: at(engine_token),
+                trainer_argmax: argmax,
+                trainer_best_lp: at(argmax),
+            });
         }
+    }
+    out
+}
+
+/// The default GGUF with every tensor de-quantised to f32.
+fn f32_copy(src: &Path, dst: &Path) {
+    let content = read_content(src).unwrap();
+    let mut f = std::fs::File::open(src).unwrap();
+    let tensors: Vec<(String, QTensor)> = content
+        .tensor_infos
+        .keys()
+        .map(|name| {
+            let t = content
+                .tensor(&mut f, name, &Device::Cpu)
+                .unwrap()
+                .dequantize(&Device::Cpu)
+                .unwrap();
+            (name.clone(), QTensor::quantize(&t, GgmlDType::F32).unwrap())
+        })
+        .collect();
+    let md: Vec<(&str, &gguf_file::Value)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, q)| (n.as_str(), q)).collect();
+    gguf_file::write(&mut std::fs::File::create(dst).unwrap(), &md, &refs).unwrap();
+}
+
+fn worst(c: &[Compared]) -> f32 {
+    c.iter()
+        .map(|c| (c.trainer_lp - c.engine_lp).abs())
+        .fold(0.0, f32::max)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trainer_forward_matches_the_served_model() {
+    ensure_default_model();
+    let registry = ModelRegistry::load(Path::new("models.toml")).unwrap();
+    let gguf =
+        ModelCache::new(ModelCache::default_dir(), "python3").path_of(registry.default_model());
+
+    let served = compare(&gguf).await;
+    let ties = served
+        .iter()
+        .filter(|c| c.trainer_argmax != c.engine_token)
+        .count();
+    for (i, c) in served.iter().enumerate() {
         assert!(
-            generated.len() >= 8,
-            "the engine wrote only {} tokens",
-            generated.len()
+            (c.trainer_lp - c.engine_lp).abs() < 0.25,
+            "Q4_1 token {i}: log p {} vs engine {}",
+            c.trainer_lp,
+            c.engine_lp
+        );
+        assert!(
+            c.trainer_argmax == c.engine_token || c.trainer_best_lp - c.trainer_lp < 0.25,
+            "Q4_1 token {i}: trainer prefers {} by {} nats over the engine's {}",
+            c.trainer_argmax,
+            c.trainer_best_lp - c.trainer_lp,
+            c.engine_token
         );
     }
-    eprintln!("largest |Δ log p| over the prompts: {worst:.4}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let f32_gguf = dir.path().join("smollm2-f32.gguf");
+    f32_copy(&gguf, &f32_gguf);
+    let exact = compare(&f32_gguf).await;
+    for (i, c) in exact.iter().enumerate() {
+        assert_eq!(
+            c.trainer_argmax, c.engine_token,
+            "f32 greedy token {i} differs"
+        );
+    }
+    assert!(worst(&exact) < 0.01, "f32 |Δ log p| {}", worst(&exact));
+    eprintln!(
+        "parity: Q4_1 {} tokens, max |Δ log p| {:.4}, {ties} near-tie flips; f32 {} tokens, max |Δ log p| {:.5}",
+        served.len(),
+        worst(&served),
+        exact.len(),
+        worst(&exact)
+    );
 }
