@@ -7,6 +7,7 @@ use candle_nn::ops::log_softmax;
 use rand::rngs::StdRng;
 
 use super::data::Example;
+use super::frozen::frozen_linear;
 use super::model::Decoder;
 
 /// A padded micro-batch and the positions that carry loss.
@@ -116,7 +117,7 @@ pub fn weighted_loss(
     let h = dec.hidden(&batch.ids, rng)?;
     let (b, t, d) = h.dims3()?;
     let h = h.reshape((b * t, d))?.index_select(&batch.positions, 0)?;
-    let logits = h.matmul(&dec.base.head().t()?)?;
+    let logits = frozen_linear(&h, dec.base.head())?;
     let logp = log_softmax(&logits, D::Minus1)?;
     let nll = logp
         .gather(&batch.targets.unsqueeze(1)?, 1)?

@@ -4,7 +4,8 @@
 //!   qwen2); [`tokenizer`]: the GGUF's tokenizer and ChatML template, as mistral.rs uses them.
 //! - [`data`]: lines laid out by `refine::layout`, tokenised with per-token loss weights;
 //!   [`model`]: the differentiable decoder forward; [`lora`]: the trainable adapter;
-//!   [`loss`]: Σ w·nll / Σ w; [`optim`]: AdamW, schedule, clipping; [`trainer`]: the loop.
+//!   [`frozen`]: `x Wᵀ` without a weight gradient; [`loss`]: Σ w·nll / Σ w; [`optim`]: AdamW,
+//!   schedule, clipping; [`trainer`]: the loop.
 //! - [`checkpoint`]: atomic, resumable checkpoints; [`export`]: merged GGUF and PEFT adapter;
 //!   [`report`]: JSON-line events on stdout, metrics CSV, loss-curve SVG.
 //!
@@ -15,6 +16,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod export;
+pub mod frozen;
 pub mod gguf;
 pub mod lora;
 pub mod loss;

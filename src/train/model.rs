@@ -9,6 +9,7 @@ use candle_nn::rotary_emb::{rope_i_slow, rope_slow};
 use rand::rngs::StdRng;
 use rand::Rng;
 
+use super::frozen::frozen_linear;
 use super::gguf::{Arch, BaseWeights};
 use super::lora::Lora;
 
@@ -54,7 +55,7 @@ impl Decoder<'_> {
         rng: &mut Option<&mut StdRng>,
     ) -> candle_core::Result<Tensor> {
         let w = &self.base.layers[layer].proj[p];
-        let y = x.matmul(&w.t()?)?;
+        let y = frozen_linear(x, w)?;
         let Some(ad) = self.lora.and_then(|l| l.adapters[layer][p].as_ref()) else {
             return Ok(y);
         };
@@ -138,8 +139,7 @@ impl Decoder<'_> {
     pub fn logits(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
         let h = self.hidden(ids, None)?;
         let (b, t, d) = h.dims3()?;
-        h.reshape((b * t, d))?
-            .matmul(&self.base.head().t()?)?
+        frozen_linear(&h.reshape((b * t, d))?, self.base.head())?
             .reshape((b, t, ()))?
             .to_dtype(DType::F32)
     }
