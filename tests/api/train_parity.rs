@@ -6,7 +6,9 @@
 //!   every greedy token equal, |Δ log p| < 0.01;
 //! - on the served Q4_1 file within the rounding of mistral.rs's 8-bit activation quantisation
 //!   (Q4_1 × Q8_1 dot products): |Δ log p| < 0.25, and a greedy token may differ only at a
-//!   near-tie (the two candidates within 0.25 nats). Measured: 117 tokens, max |Δ| 0.19, one tie.
+//!   near-tie (the two candidates within 0.25 nats). Measured: 117 tokens, max |Δ| 0.19, one tie;
+//! - on a GGUF with a (random) LoRA merged in by the exporter, served by mistral.rs, against the
+//!   trainer's unmerged base + LoRA forward: the same bounds, and a continuation unlike the base's.
 
 use std::path::Path;
 
@@ -21,9 +23,14 @@ use mistralrs::{
 use ptr_server::engine::{ChatMessage, Role};
 use ptr_server::fetch::ModelCache;
 use ptr_server::registry::ModelRegistry;
+use ptr_server::train::config::LoraConfig;
+use ptr_server::train::export;
 use ptr_server::train::gguf::{read_content, BaseWeights};
+use ptr_server::train::lora::Lora;
 use ptr_server::train::model::Decoder;
 use ptr_server::train::tokenizer::{encode_segments, from_gguf, ChatTemplate};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use crate::common::ensure_default_model;
 
@@ -77,18 +84,23 @@ fn text_messages(messages: &[ChatMessage]) -> TextMessages {
     })
 }
 
+/// The trainer's side: its forward, tokenizer and template.
+struct Trainer<'a> {
+    decoder: Decoder<'a>,
+    tokenizer: tokenizers::Tokenizer,
+    template: ChatTemplate,
+}
+
 /// Every prompt through both: the engine generates 32 greedy tokens, the trainer scores them in
 /// one teacher-forced forward.
-async fn compare(gguf: &Path) -> Vec<Compared> {
-    let served = load_engine(gguf).await;
+async fn compare(engine_gguf: &Path, trainer: &Trainer<'_>) -> Vec<Compared> {
+    let served = load_engine(engine_gguf).await;
     let device = Device::Cpu;
-    let (base, content) = BaseWeights::load(gguf, &device).unwrap();
-    let tokenizer = from_gguf(&content).unwrap();
-    let template = ChatTemplate::from_gguf(&content).unwrap();
-    let decoder = Decoder {
-        base: &base,
-        lora: None,
-    };
+    let Trainer {
+        decoder,
+        tokenizer,
+        template,
+    } = trainer;
     let mut out = Vec::new();
     for prompt in PROMPTS {
         let messages: Vec<ChatMessage> = prompt
@@ -101,7 +113,7 @@ async fn compare(gguf: &Path) -> Vec<Compared> {
             .await
             .unwrap();
         let segments = template.render(&messages, &vec![0.0; messages.len()], true);
-        let (ids, _) = encode_segments(&tokenizer, &segments).unwrap();
+        let (ids, _) = encode_segments(tokenizer, &segments).unwrap();
         assert_eq!(ids, engine_ids, "prompt token ids differ for {prompt:?}");
 
         // Greedy with real log-probabilities: temperature 1 and top-k 1 (mistral.rs's
@@ -183,38 +195,50 @@ fn worst(c: &[Compared]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+fn check_within_quantisation(what: &str, c: &[Compared]) {
+    for (i, c) in c.iter().enumerate() {
+        assert!(
+            (c.trainer_lp - c.engine_lp).abs() < 0.25,
+            "{what} token {i}: log p {} vs engine {}",
+            c.trainer_lp,
+            c.engine_lp
+        );
+        assert!(
+            c.trainer_argmax == c.engine_token || c.trainer_best_lp - c.trainer_lp < 0.25,
+            "{what} token {i}: trainer prefers {} by {} nats over the engine's {}",
+            c.trainer_argmax,
+            c.trainer_best_lp - c.trainer_lp,
+            c.engine_token
+        );
+    }
+}
+
+fn ties(c: &[Compared]) -> usize {
+    c.iter()
+        .filter(|c| c.trainer_argmax != c.engine_token)
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trainer_forward_matches_the_served_model() {
     ensure_default_model();
     let registry = ModelRegistry::load(Path::new("models.toml")).unwrap();
     let gguf =
         ModelCache::new(ModelCache::default_dir(), "python3").path_of(registry.default_model());
+    let (base, content) = BaseWeights::load(&gguf, &Device::Cpu).unwrap();
+    let trainer = |lora| Trainer {
+        decoder: Decoder { base: &base, lora },
+        tokenizer: from_gguf(&content).unwrap(),
+        template: ChatTemplate::from_gguf(&content).unwrap(),
+    };
 
-    let served = compare(&gguf).await;
-    let ties = served
-        .iter()
-        .filter(|c| c.trainer_argmax != c.engine_token)
-        .count();
-    for (i, c) in served.iter().enumerate() {
-        assert!(
-            (c.trainer_lp - c.engine_lp).abs() < 0.25,
-            "Q4_1 token {i}: log p {} vs engine {}",
-            c.trainer_lp,
-            c.engine_lp
-        );
-        assert!(
-            c.trainer_argmax == c.engine_token || c.trainer_best_lp - c.trainer_lp < 0.25,
-            "Q4_1 token {i}: trainer prefers {} by {} nats over the engine's {}",
-            c.trainer_argmax,
-            c.trainer_best_lp - c.trainer_lp,
-            c.engine_token
-        );
-    }
+    let served = compare(&gguf, &trainer(None)).await;
+    check_within_quantisation("Q4_1", &served);
 
     let dir = tempfile::tempdir().unwrap();
     let f32_gguf = dir.path().join("smollm2-f32.gguf");
     f32_copy(&gguf, &f32_gguf);
-    let exact = compare(&f32_gguf).await;
+    let exact = compare(&f32_gguf, &trainer(None)).await;
     for (i, c) in exact.iter().enumerate() {
         assert_eq!(
             c.trainer_argmax, c.engine_token,
@@ -222,11 +246,39 @@ async fn trainer_forward_matches_the_served_model() {
         );
     }
     assert!(worst(&exact) < 0.01, "f32 |Δ log p| {}", worst(&exact));
+
+    // A LoRA merged into a GGUF (F16 merged tensors, the rest as they were) is what mistral.rs
+    // then serves: it matches the trainer's base + LoRA forward and differs from the base.
+    let lora = Lora::new(&LoraConfig::default(), &base.config, 3, &Device::Cpu).unwrap();
+    let mut rng = StdRng::seed_from_u64(4);
+    for (name, var) in lora.named_vars() {
+        if name.ends_with("lora_B") {
+            let v: Vec<f32> = (0..var.elem_count())
+                .map(|_| rng.random_range(-0.1..0.1))
+                .collect();
+            var.set(&Tensor::from_vec(v, var.shape(), &Device::Cpu).unwrap())
+                .unwrap();
+        }
+    }
+    let merged_gguf = dir.path().join("smollm2-merged.gguf");
+    export::merged_gguf(&gguf, &content, &base, &lora, &merged_gguf).unwrap();
+    let merged = compare(&merged_gguf, &trainer(Some(&lora))).await;
+    check_within_quantisation("merged", &merged);
+    let tokens = |c: &[Compared]| c.iter().map(|c| c.engine_token).collect::<Vec<_>>();
+    assert_ne!(
+        tokens(&merged),
+        tokens(&served),
+        "the merged adapter changed nothing"
+    );
     eprintln!(
-        "parity: Q4_1 {} tokens, max |Δ log p| {:.4}, {ties} near-tie flips; f32 {} tokens, max |Δ log p| {:.5}",
+        "parity: Q4_1 {} tokens, max |Δ log p| {:.4}, {} near-tie flips; f32 {} tokens, max |Δ log p| {:.5}; merged LoRA {} tokens, max |Δ log p| {:.4}, {} near-tie flips",
         served.len(),
         worst(&served),
+        ties(&served),
         exact.len(),
-        worst(&exact)
+        worst(&exact),
+        merged.len(),
+        worst(&merged),
+        ties(&merged),
     );
 }
