@@ -187,7 +187,10 @@ pub fn run(cfg: &TrainConfig, reporter: &Reporter, stop: &AtomicBool) -> anyhow:
     };
     while t.step < t.total_steps {
         if stop.load(Ordering::SeqCst) {
-            let checkpoint = save(&t, &mut rows)?;
+            let checkpoint = match checkpoint::latest(out)? {
+                Some(p) if last_saved == t.step => p,
+                _ => save(&t, &mut rows)?,
+            };
             reporter.emit(&Event::Stopped {
                 step: t.step,
                 checkpoint,
@@ -202,6 +205,7 @@ pub fn run(cfg: &TrainConfig, reporter: &Reporter, stop: &AtomicBool) -> anyhow:
             train_loss: s.loss,
             train_accuracy: s.accuracy,
             learning_rate: s.learning_rate,
+            tokens: s.tokens,
             tokens_per_second: s.tokens as f64 / step_start.elapsed().as_secs_f64(),
             grad_norm: s.grad_norm,
             elapsed_s: started.elapsed().as_secs_f64(),

@@ -34,6 +34,8 @@ pub enum Event {
         train_loss: f64,
         train_accuracy: f64,
         learning_rate: f64,
+        /// Tokens the step trained on (all micro-batches, padding excluded).
+        tokens: usize,
         tokens_per_second: f64,
         grad_norm: f64,
         elapsed_s: f64,
