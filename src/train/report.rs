@@ -194,7 +194,7 @@ pub fn write_loss_curve(path: &Path, rows: &[MetricsRow]) -> anyhow::Result<()> 
             &BLUE,
         ))?
         .label("train")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], &BLUE));
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLUE));
     let valid: Vec<(f64, f64)> = rows
         .iter()
         .filter_map(|r| r.valid.map(|v| (r.step as f64, v.0)))
@@ -203,7 +203,7 @@ pub fn write_loss_curve(path: &Path, rows: &[MetricsRow]) -> anyhow::Result<()> 
         chart
             .draw_series(LineSeries::new(valid.clone(), &RED))?
             .label("validation")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], &RED));
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
         chart.draw_series(valid.iter().map(|&p| Circle::new(p, 3, RED.filled())))?;
     }
     chart
