@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
+use candle_core::quantized::gguf_file::Content;
 use candle_core::Device;
 
 use config::TrainConfig;
@@ -105,16 +106,17 @@ fn skipped_events(reporter: &Reporter, file: &Path, ds: &Dataset) {
     }
 }
 
-/// Runs a whole training job: load, tokenise, train (resuming), checkpoint, export, report.
-pub fn run(cfg: &TrainConfig, reporter: &Reporter, stop: &AtomicBool) -> anyhow::Result<()> {
+/// Loads the model, tokenises the files and resumes from the newest checkpoint.
+fn prepare(
+    cfg: &TrainConfig,
+    reporter: &Reporter,
+    device: &Device,
+) -> anyhow::Result<(Trainer, Vec<data::Example>, Content)> {
     let hp = &cfg.hyperparameters;
-    let out = &cfg.output_dir;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let device = Device::Cpu;
     reporter.emit(&Event::Phase {
         message: format!("loading {}", cfg.base_model_path.display()),
     });
-    let (base, content) = gguf::BaseWeights::load(&cfg.base_model_path, &device)?;
+    let (base, content) = gguf::BaseWeights::load(&cfg.base_model_path, device)?;
     let encoder = Encoder {
         tokenizer: tokenizer::from_gguf(&content)?,
         template: tokenizer::ChatTemplate::from_gguf(&content)?,
@@ -140,14 +142,59 @@ pub fn run(cfg: &TrainConfig, reporter: &Reporter, stop: &AtomicBool) -> anyhow:
         .get("tokenizer.ggml.eos_token_id")
         .and_then(|v| v.to_u32().ok())
         .unwrap_or(0);
-    let arch = format!("{:?}", base.config.arch).to_lowercase();
     let mut t = Trainer::new(hp.clone(), base, train_ds.examples, pad, device.clone())?;
-    if let Some(path) = checkpoint::latest(out)? {
+    if let Some(path) = checkpoint::latest(&cfg.output_dir)? {
         reporter.emit(&Event::Phase {
             message: format!("resuming from {}", path.display()),
         });
-        t.restore(&checkpoint::load(&path, &device)?)?;
+        t.restore(&checkpoint::load(&path, device)?)?;
     }
+    Ok((t, valid, content))
+}
+
+/// Writes the merged GGUF, the PEFT adapter, the CSV and the loss curve; emits `done`.
+fn finish(
+    cfg: &TrainConfig,
+    content: &Content,
+    t: &Trainer,
+    rows: &[MetricsRow],
+    reporter: &Reporter,
+) -> anyhow::Result<()> {
+    let out = &cfg.output_dir;
+    reporter.emit(&Event::Phase {
+        message: "merging the adapter and writing the GGUF".into(),
+    });
+    let stem = cfg
+        .base_model_path
+        .file_stem()
+        .map_or("model".into(), |s| s.to_string_lossy().into_owned());
+    let merged = out.join(format!("{stem}.ptr-merged.gguf"));
+    export::merged_gguf(&cfg.base_model_path, content, &t.base, &t.lora, &merged)?;
+    reporter.emit(&Event::Phase {
+        message: "writing the PEFT adapter and reports".into(),
+    });
+    let adapter_dir = out.join("adapter");
+    let base_name = cfg.base_model_path.to_string_lossy();
+    export::peft_adapter(&t.base, &t.lora, &base_name, &adapter_dir)?;
+    let (metrics_csv, loss_curve) = (out.join("metrics.csv"), out.join("loss_curve.svg"));
+    report::write_csv(&metrics_csv, rows)?;
+    report::write_loss_curve(&loss_curve, rows)?;
+    reporter.emit(&Event::Done {
+        merged_gguf: merged,
+        adapter_dir,
+        metrics_csv,
+        loss_curve,
+    });
+    Ok(())
+}
+
+/// Runs a whole training job: load, tokenise, train (resuming), checkpoint, export, report.
+pub fn run(cfg: &TrainConfig, reporter: &Reporter, stop: &AtomicBool) -> anyhow::Result<()> {
+    let hp = &cfg.hyperparameters;
+    let out = &cfg.output_dir;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let (mut t, valid, content) = prepare(cfg, reporter, &Device::Cpu)?;
+    let arch = format!("{:?}", t.base.config.arch).to_lowercase();
     let csv = out.join("metrics.csv");
     let mut rows: Vec<MetricsRow> = report::read_csv(&csv)
         .into_iter()
@@ -224,33 +271,5 @@ pub fn run(cfg: &TrainConfig, reporter: &Reporter, stop: &AtomicBool) -> anyhow:
     if last_saved != t.step || checkpoint::latest(out)?.is_none() {
         save(&t, &mut rows)?;
     }
-    reporter.emit(&Event::Phase {
-        message: "merging the adapter and writing the GGUF".into(),
-    });
-    let stem = cfg
-        .base_model_path
-        .file_stem()
-        .map_or("model".into(), |s| s.to_string_lossy().into_owned());
-    let merged = out.join(format!("{stem}.ptr-merged.gguf"));
-    export::merged_gguf(&cfg.base_model_path, &content, &t.base, &t.lora, &merged)?;
-    reporter.emit(&Event::Phase {
-        message: "writing the PEFT adapter and reports".into(),
-    });
-    let adapter_dir = out.join("adapter");
-    export::peft_adapter(
-        &t.base,
-        &t.lora,
-        &cfg.base_model_path.to_string_lossy(),
-        &adapter_dir,
-    )?;
-    let loss_curve = out.join("loss_curve.svg");
-    report::write_csv(&csv, &rows)?;
-    report::write_loss_curve(&loss_curve, &rows)?;
-    reporter.emit(&Event::Done {
-        merged_gguf: merged,
-        adapter_dir,
-        metrics_csv: csv,
-        loss_curve,
-    });
-    Ok(())
+    finish(cfg, &content, &t, &rows, reporter)
 }
