@@ -9,6 +9,7 @@
 //!   near-tie (the two candidates within 0.25 nats). Measured: 117 tokens, max |Δ| 0.19, one tie;
 //! - on a GGUF with a (random) LoRA merged in by the exporter, served by mistral.rs, against the
 //!   trainer's unmerged base + LoRA forward: the same bounds, and a continuation unlike the base's.
+//!
 //! An `--ignored` test does the same on the optional qwen2 model (measured: 74 tokens, max |Δ|
 //! 0.083, no flip).
 
