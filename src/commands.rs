@@ -38,6 +38,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::jobs::dataset::cli::run(args, embedder).await
         }
         Command::Eval(args) => crate::eval::run_cli(args).await,
+        Command::Train(args) => crate::train::command(args).await,
     }
 }
 

@@ -34,6 +34,8 @@ pub enum Command {
     BuildDataset(crate::jobs::dataset::cli::BuildDatasetArgs),
     /// Score refinement round by round on a benchmark (GSM8K, ARC, …) against any endpoint.
     Eval(crate::eval::EvalArgs),
+    /// Fine-tune a GGUF model with PTR's thought-masked loss (LoRA); JSON lines on stdout.
+    Train(crate::train::TrainArgs),
 }
 
 /// Where models come from: shared by `serve` and `fetch-model`.

@@ -12,6 +12,7 @@
 //!   construction among them) on it; [`chatfile`] is OpenAI's chat training format; the admin
 //!   routes live in [`http::admin`].
 //! - [`embed`] embeds sentences (Sentence-BERT on candle) for the dataset job's consistency filter.
+//! - [`train`] is the native thought-mask (LoRA) trainer behind `ptr-server train`.
 
 pub mod bench;
 pub mod chatfile;
@@ -29,5 +30,6 @@ pub mod refine;
 pub mod registry;
 pub mod server;
 pub mod store;
+pub mod train;
 
 pub use http::router;

@@ -11,3 +11,4 @@ mod real_dataset;
 mod real_refine;
 mod sdk;
 mod shutdown;
+mod train_parity;
