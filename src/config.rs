@@ -81,9 +81,28 @@ pub struct ServeConfig {
     /// API keys accepted on /v1 (repeat the flag, or comma-separate in the env var). None: open.
     #[arg(long = "api-key", env = "PTR_API_KEYS", value_delimiter = ',')]
     pub api_keys: Vec<String>,
-    /// Generations (requests) running at once; more get 429.
+    /// Folder for the server's own state: models registered at run time (`models.json`), and
+    /// the admin store.
+    #[arg(long, env = "PTR_DATA_DIR", default_value_os_t = crate::models::default_data_dir())]
+    pub data_dir: PathBuf,
+    /// Generations (requests) running at once on the whole server; more get 429.
     #[arg(long, env = "PTR_MAX_CONCURRENT", default_value_t = 8)]
     pub max_concurrent: usize,
+    /// Generations running at once on one model, unless its spec sets `max_concurrent`
+    /// [default: --max-concurrent].
+    #[arg(long, env = "PTR_MAX_CONCURRENT_PER_MODEL")]
+    pub max_concurrent_per_model: Option<usize>,
+    /// Per-round `max_tokens` for requests that set none (still capped by the context).
+    #[arg(long, env = "PTR_DEFAULT_MAX_TOKENS", default_value_t = 1024)]
+    pub default_max_tokens: u32,
+    /// Longest a generation request may run, all rounds included, before it is ended (a
+    /// stream then gets a final `request_timeout` error event).
+    #[arg(long, env = "PTR_REQUEST_TIMEOUT_SECS", default_value_t = 600)]
+    pub request_timeout_secs: u64,
+    /// Longest a stream waits for a client that stopped reading before it is ended and its
+    /// slot released.
+    #[arg(long, env = "PTR_STREAM_WRITE_TIMEOUT_SECS", default_value_t = 30)]
+    pub stream_write_timeout_secs: u64,
     /// Largest request body in bytes; larger gets 413.
     #[arg(long, env = "PTR_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
@@ -117,7 +136,12 @@ impl fmt::Debug for ServeConfig {
                 "api_keys",
                 &format_args!("[{} redacted]", self.api_keys.len()),
             )
+            .field("data_dir", &self.data_dir)
             .field("max_concurrent", &self.max_concurrent)
+            .field("max_concurrent_per_model", &self.max_concurrent_per_model)
+            .field("default_max_tokens", &self.default_max_tokens)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("stream_write_timeout_secs", &self.stream_write_timeout_secs)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_rounds", &self.max_rounds)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
@@ -133,6 +157,24 @@ impl ServeConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.max_concurrent == 0 {
             return Err("--max-concurrent must be at least 1".into());
+        }
+        if self.max_concurrent_per_model == Some(0) {
+            return Err("--max-concurrent-per-model must be at least 1".into());
+        }
+        if self.default_max_tokens == 0 {
+            return Err("--default-max-tokens must be at least 1".into());
+        }
+        if self.request_timeout_secs == 0 || self.stream_write_timeout_secs == 0 {
+            return Err(
+                "--request-timeout-secs and --stream-write-timeout-secs must be at least 1".into(),
+            );
+        }
+        if let Some(id) = self
+            .load
+            .iter()
+            .find_map(|id| crate::models::check_id(id).err())
+        {
+            return Err(format!("--load: {id}"));
         }
         if self.max_rounds == 0 {
             return Err("--max-rounds must be at least 1".into());

@@ -3,7 +3,7 @@
 //! the k-th scripted reply, one word per token, so tests can force any round pattern
 //! (convergence, growing answers) and watch cancellation through its counters.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ pub struct FakeEngine {
     stats: Arc<EngineStats>,
     generations: Arc<AtomicU64>,
     tokens: Arc<AtomicU64>,
+    dead: Arc<AtomicBool>,
 }
 
 impl FakeEngine {
@@ -41,6 +42,7 @@ impl FakeEngine {
             stats: Arc::new(EngineStats::default()),
             generations: Arc::new(AtomicU64::new(0)),
             tokens: Arc::new(AtomicU64::new(0)),
+            dead: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -54,6 +56,12 @@ impl FakeEngine {
     pub fn with_token_delay(mut self, delay: Duration) -> Self {
         self.token_delay = delay;
         self
+    }
+
+    /// Makes the engine die, as a crashed engine thread would: it reports itself dead and
+    /// every new generation fails.
+    pub fn kill(&self) {
+        self.dead.store(true, Ordering::Relaxed);
     }
 
     /// Generations started so far (one per round).
@@ -123,11 +131,18 @@ impl Engine for FakeEngine {
         self.stats.snapshot()
     }
 
+    fn is_alive(&self) -> bool {
+        !self.dead.load(Ordering::Relaxed)
+    }
+
     async fn count_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<u32, EngineError> {
         Ok(count_tokens(messages))
     }
 
     async fn generate(&self, request: GenerationRequest) -> Result<EventStream, EngineError> {
+        if !self.is_alive() {
+            return Err(EngineError::Internal("the fake engine was killed".into()));
+        }
         let prompt_tokens = count_tokens(&request.messages);
         if prompt_tokens >= self.context {
             return Err(EngineError::ContextLength {

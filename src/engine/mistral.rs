@@ -100,6 +100,16 @@ impl Engine for MistralEngine {
         self.context
     }
 
+    fn is_alive(&self) -> bool {
+        // mistral.rs reboots a dead engine thread when a sender is asked for; a closed sender
+        // or a failed reboot means no request can reach the engine any more.
+        self.engine
+            .model()
+            .inner()
+            .get_sender(None)
+            .is_ok_and(|sender| !sender.is_closed())
+    }
+
     fn stats(&self) -> StatsSnapshot {
         StatsSnapshot {
             recycles: self.engine.recycles(),

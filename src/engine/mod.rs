@@ -156,6 +156,10 @@ pub trait Engine: Send + Sync {
     /// Counters of the engine's own work (sequences running, cancelled).
     fn stats(&self) -> StatsSnapshot;
 
+    /// Whether the engine can still take work (false once its thread has died). Cheap: readiness
+    /// checks and request routing call it.
+    fn is_alive(&self) -> bool;
+
     /// Tokens the chat template makes of these messages, generation prompt included.
     async fn count_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<u32, EngineError>;
 

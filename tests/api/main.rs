@@ -4,7 +4,9 @@
 mod common;
 mod errors;
 mod fake_chat;
+mod models;
 mod real_chat;
 mod real_refine;
 mod sdk;
 mod shutdown;
+mod stalls;

@@ -200,11 +200,17 @@ async fn budget_and_convergence_stop_the_loop() {
     assert_eq!(rounds.last().unwrap()["changed"], false);
     let m = scrape(&client, &base).await;
     assert_eq!(
-        metric(&m, "ptr_early_stops_total{reason=\"converged\"}"),
+        metric(
+            &m,
+            "ptr_early_stops_total{model=\"smollm2-135m-instruct\",reason=\"converged\"}"
+        ),
         Some(1.0)
     );
     assert_eq!(
-        metric(&m, "ptr_early_stops_total{reason=\"budget\"}"),
+        metric(
+            &m,
+            "ptr_early_stops_total{model=\"smollm2-135m-instruct\",reason=\"budget\"}"
+        ),
         Some(1.0)
     );
     server.shutdown().await.unwrap();
@@ -220,22 +226,32 @@ async fn a_disconnect_in_round_two_means_no_round_three() {
     .await;
     let active = format!("ptr_engine_active_sequences{{model=\"{MODEL}\"}}");
     let m = wait_metrics(&client, &base, |m| {
-        metric(m, &active) == Some(0.0) && metric(m, "ptr_requests_cancelled_total") == Some(1.0)
+        metric(m, &active) == Some(0.0)
+            && metric(
+                m,
+                "ptr_requests_cancelled_total{model=\"smollm2-135m-instruct\"}",
+            ) == Some(1.0)
     })
     .await;
     assert_eq!(
-        metric(&m, "ptr_rounds_started_total{round=\"2\"}"),
+        metric(
+            &m,
+            "ptr_rounds_started_total{model=\"smollm2-135m-instruct\",round=\"2\"}"
+        ),
         Some(1.0)
     );
     assert_eq!(
-        metric(&m, "ptr_rounds_started_total{round=\"3\"}"),
+        metric(
+            &m,
+            "ptr_rounds_started_total{model=\"smollm2-135m-instruct\",round=\"3\"}"
+        ),
         None,
         "round 3 never started"
     );
     assert_eq!(
         metric(
             &m,
-            &format!("ptr_engine_cancelled_sequences{{model=\"{MODEL}\"}}")
+            &format!("ptr_engine_cancelled_sequences_total{{model=\"{MODEL}\"}}")
         ),
         Some(1.0)
     );
@@ -271,7 +287,7 @@ async fn a_round_continues_the_previous_answer_token_exactly() {
         "round 2's prompt holds round 1's prompt and answer"
     );
     let m = scrape(&client, &base).await;
-    let continued = format!("ptr_engine_token_continuations{{model=\"{MODEL}\"}}");
+    let continued = format!("ptr_engine_token_continuations_total{{model=\"{MODEL}\"}}");
     assert_eq!(
         metric(&m, &continued),
         Some(1.0),
@@ -302,7 +318,7 @@ async fn a_cut_off_round_is_continued_without_leaking_its_extra_token() {
         "the extra token's text is not in the answer"
     );
     let m = scrape(&client, &base).await;
-    let continued = format!("ptr_engine_token_continuations{{model=\"{MODEL}\"}}");
+    let continued = format!("ptr_engine_token_continuations_total{{model=\"{MODEL}\"}}");
     assert_eq!(
         metric(&m, &continued),
         Some(1.0),
