@@ -86,8 +86,11 @@ impl MistralStream {
         self.steps += 1;
         let text = text.unwrap_or_default();
         // The token past `max_tokens`, asked for only so that the last real token is fed through
-        // the model (see `extra_token`): it is not part of the answer.
-        let extra = self.extra_token.is_some() && finish.as_deref() == Some("length");
+        // the model (see `extra_token`): it is not part of the answer, whatever ended the
+        // sequence there (the length, or an end-of-turn or stop string the caller's limit would
+        // never have reached), and the answer counts as cut off at `max_tokens`.
+        let generated = usage.map_or(self.steps, |(_, completion)| completion);
+        let extra = is_extra_token(finish.is_some(), self.extra_token, generated);
         if extra {
             let next = logprobs
                 .and_then(|l| l.top_logprobs.first())
@@ -102,7 +105,7 @@ impl MistralStream {
             }
         }
         let Some(reason) = finish else { return false };
-        let reason = if reason == "length" {
+        let reason = if extra || reason == "length" {
             FinishReason::Length
         } else {
             FinishReason::Stop
@@ -168,6 +171,12 @@ impl MistralStream {
             _ => false,
         }
     }
+}
+
+/// Whether the step that ends a generation is the extra token past the caller's `max_tokens`
+/// (`extra_token`), given the tokens generated so far, that step included.
+fn is_extra_token(ends: bool, extra_token: Option<u32>, generated: u32) -> bool {
+    ends && extra_token.is_some_and(|max| generated > max)
 }
 
 impl Stream for MistralStream {
@@ -243,5 +252,27 @@ impl Drop for MistralStream {
                 self.stats.sequence_released();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_extra_token;
+
+    #[test]
+    fn only_the_step_past_max_tokens_is_the_extra_token() {
+        // max_tokens 8: the engine was asked for 9.
+        // Whatever ended the sequence at token 9 (the length, an end-of-turn, a stop string),
+        // it is past the caller's limit: the answer was cut off at 8.
+        assert!(is_extra_token(true, Some(8), 9));
+        assert!(
+            !is_extra_token(true, Some(8), 8),
+            "ended on its own within the limit"
+        );
+        assert!(!is_extra_token(false, Some(8), 9), "not the end");
+        assert!(
+            !is_extra_token(true, None, 9),
+            "no extra token was asked for"
+        );
     }
 }
