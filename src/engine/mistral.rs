@@ -15,24 +15,12 @@ use tokio::sync::mpsc;
 
 use super::continuation::{text_messages, tokenize, Continuations};
 use super::mistral_stream::{MistralStream, Recorder};
+pub use super::recycle::LoadOptions;
 use super::recycle::Recycler;
 use super::{
     ChatMessage, Engine, EngineError, EngineStats, EventStream, GenerationRequest, Sampling,
     StatsSnapshot,
 };
-use crate::config::DeviceSpec;
-
-/// Engine-level load settings.
-#[derive(Debug, Clone)]
-pub struct LoadOptions {
-    pub device: DeviceSpec,
-    /// Sequences the engine batches together.
-    pub max_num_seqs: usize,
-    /// Finished sequences whose KV cache is kept for prefix reuse (0 disables it).
-    pub prefix_cache_n: usize,
-    /// Swap in a fresh engine after this many finished sequences (0 = never); see [`Recycler`].
-    pub recycle_after: u64,
-}
 
 /// One model loaded in mistral.rs. Exactly one owner; handlers hold it behind `Arc<dyn Engine>`.
 pub struct MistralEngine {
