@@ -6,6 +6,7 @@ mod errors;
 mod fake_chat;
 mod models;
 mod real_chat;
+mod real_models;
 mod real_refine;
 mod sdk;
 mod shutdown;
