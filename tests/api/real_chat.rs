@@ -285,6 +285,30 @@ async fn a_recycled_engine_keeps_serving_the_same_answers() {
         metric(m, &recycles).is_some_and(|v| v >= 1.0)
     })
     .await;
+    // A refinement streams across recycles (each finished round counts towards the next one):
+    // every round still arrives, and the stream ends properly.
+    let before = metric(&m, &recycles).unwrap();
+    let mut body = question(12, true);
+    body["refinement"] = json!({"rounds": 3});
+    let text = send_json(&client, &format!("{base}/v1/refinements"), &body)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let events = parse_sse(&text);
+    let completed = events
+        .iter()
+        .filter(|e| e.event.as_deref() == Some("round.completed"))
+        .count();
+    assert_eq!(completed, 3, "{text}");
+    assert_eq!(
+        events.last().unwrap().event.as_deref(),
+        Some("refinement.completed")
+    );
+    let m = wait_metrics(&client, &base, |m| {
+        metric(m, &recycles).is_some_and(|v| v > before)
+    })
+    .await;
     assert_eq!(
         metric(
             &m,
