@@ -19,6 +19,8 @@ pub struct FakeEngine {
     context: u32,
     replies: Vec<String>,
     token_delay: Duration,
+    /// Fail round `.0` after `.1` tokens.
+    fail_at: Option<(usize, usize)>,
     stats: Arc<EngineStats>,
     generations: Arc<AtomicU64>,
     tokens: Arc<AtomicU64>,
@@ -39,6 +41,7 @@ impl FakeEngine {
             context: 4096,
             replies: replies.iter().map(|r| r.to_string()).collect(),
             token_delay: Duration::ZERO,
+            fail_at: None,
             stats: Arc::new(EngineStats::default()),
             generations: Arc::new(AtomicU64::new(0)),
             tokens: Arc::new(AtomicU64::new(0)),
@@ -58,6 +61,13 @@ impl FakeEngine {
         self
     }
 
+    /// Makes round `round` (1-based) fail with an engine error after `tokens` tokens, as an
+    /// engine fault in the middle of a stream would.
+    pub fn failing_at(mut self, round: usize, tokens: usize) -> Self {
+        self.fail_at = Some((round, tokens));
+        self
+    }
+
     /// Makes the engine die, as a crashed engine thread would: it reports itself dead and
     /// every new generation fails.
     pub fn kill(&self) {
@@ -74,12 +84,18 @@ impl FakeEngine {
         self.tokens.load(Ordering::Relaxed)
     }
 
-    fn reply_for(&self, messages: &[ChatMessage]) -> &str {
-        let round = messages
+    /// The round a conversation asks for: assistant turns already in it, plus one.
+    fn round_of(messages: &[ChatMessage]) -> usize {
+        messages
             .iter()
             .filter(|m| m.role == Role::Assistant)
-            .count();
-        &self.replies[round.min(self.replies.len() - 1)]
+            .count()
+            + 1
+    }
+
+    fn reply_for(&self, messages: &[ChatMessage]) -> &str {
+        let round = Self::round_of(messages);
+        &self.replies[(round - 1).min(self.replies.len() - 1)]
     }
 }
 
@@ -171,11 +187,21 @@ impl Engine for FakeEngine {
         };
         let toks: Vec<String> = all.into_iter().take(max).collect();
         let delay = self.token_delay;
+        let fail_after = self
+            .fail_at
+            .filter(|&(round, _)| round == Self::round_of(&request.messages))
+            .map(|(_, tokens)| tokens);
         let counter = self.tokens.clone();
         let mut release = Release(self.stats.clone(), false);
         Ok(Box::pin(async_stream::stream! {
             let n = toks.len() as u32;
-            for t in toks {
+            for (i, t) in toks.into_iter().enumerate() {
+                if fail_after == Some(i) {
+                    release.1 = true; // failed, not cancelled by its consumer
+                    yield Err(EngineError::Internal("the fake engine failed as scripted".into()));
+                    drop(release);
+                    return;
+                }
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }

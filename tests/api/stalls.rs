@@ -141,3 +141,38 @@ async fn a_request_without_max_tokens_gets_the_server_default() {
         "an explicit max_tokens wins"
     );
 }
+
+#[tokio::test]
+async fn an_engine_failure_mid_stream_ends_both_streams_properly_and_frees_the_slot() {
+    let engine = FakeEngine::scripted(FAKE, &["one two three", "four five six"]).failing_at(2, 1);
+    let app = app_with_limits(engine.clone(), test_limits(), 1).await;
+    let mut body = ask(true);
+    body["refinement"] = json!({"rounds": 2});
+
+    let (status, headers, text) = send(&app, post_json("/v1/chat/completions", &body)).await;
+    assert_eq!(status, StatusCode::OK);
+    let events = parse_sse(&text);
+    assert_eq!(events.last().unwrap().data, "[DONE]", "{text}");
+    let err: Value = serde_json::from_str(&events[events.len() - 2].data).unwrap();
+    assert_eq!(err["error"]["code"], "internal_error", "{text}");
+    let id = headers["x-request-id"].to_str().unwrap();
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains(id),
+        "{err}"
+    );
+    assert!(
+        text.contains("four"),
+        "round 2 streamed its first token: {text}"
+    );
+
+    let (status, _, text) = send(&app, post_json("/v1/refinements", &body)).await;
+    assert_eq!(status, StatusCode::OK, "the slot was freed");
+    let last = parse_sse(&text).pop().unwrap();
+    assert_eq!(last.event.as_deref(), Some("error"), "{text}");
+    let err: Value = serde_json::from_str(&last.data).unwrap();
+    assert_eq!(err["error"]["code"], "internal_error");
+
+    assert_eq!(engine.stats().active_sequences, 0);
+    let (status, _, _) = send(&app, post_json("/v1/chat/completions", &ask(false))).await;
+    assert_eq!(status, StatusCode::OK, "the slot was freed again");
+}
