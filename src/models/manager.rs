@@ -388,11 +388,6 @@ impl ModelManager {
         }
     }
 
-    /// Whether the default model is loaded and its engine alive.
-    pub fn default_ready(&self) -> bool {
-        self.resolve(None).is_ok()
-    }
-
     /// The loaded models, in registration order.
     pub fn loaded(&self) -> Vec<ServingModel> {
         let ids: Vec<String> = self.read().keys().cloned().collect();
