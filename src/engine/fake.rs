@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    ChatMessage, Engine, EngineError, EngineEvent, EngineStats, EventStream, Finish, FinishReason,
-    GenerationRequest, Role, StatsSnapshot,
+    ChatMessage, Continuation, Engine, EngineError, EngineEvent, EngineStats, EventStream, Finish,
+    FinishReason, GenerationRequest, Role, StatsSnapshot,
 };
 
 /// A scripted engine. Cloning shares the counters.
@@ -99,6 +99,23 @@ impl FakeEngine {
     }
 }
 
+/// The continuation a fake generation hands back: the conversation and the answer it wrote.
+struct FakeAnswer {
+    messages: Vec<ChatMessage>,
+    text: String,
+}
+
+impl FakeAnswer {
+    /// Whether `messages` repeat this conversation and then this answer.
+    fn continued_by(&self, messages: &[ChatMessage]) -> bool {
+        let n = self.messages.len();
+        messages.get(..n) == Some(self.messages.as_slice())
+            && messages
+                .get(n)
+                .is_some_and(|m| m.role == Role::Assistant && m.content.starts_with(&self.text))
+    }
+}
+
 /// Whitespace-separated words, each keeping its leading space: one "token" each.
 fn words(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -167,6 +184,16 @@ impl Engine for FakeEngine {
             });
         }
         self.generations.fetch_add(1, Ordering::Relaxed);
+        // Counted like the real engine's token-exact continuations: a request that carries the
+        // continuation of the very answer it repeats.
+        if request
+            .continues
+            .as_ref()
+            .and_then(|c| c.get::<FakeAnswer>())
+            .is_some_and(|a| a.continued_by(&request.messages))
+        {
+            self.stats.continued();
+        }
         self.stats.sequence_started();
         let mut reply = self.reply_for(&request.messages).to_string();
         if let Some(cut) = request
@@ -186,6 +213,10 @@ impl Engine for FakeEngine {
             FinishReason::Stop
         };
         let toks: Vec<String> = all.into_iter().take(max).collect();
+        let continuation = Continuation::new(FakeAnswer {
+            messages: request.messages.clone(),
+            text: toks.concat(),
+        });
         let delay = self.token_delay;
         let fail_after = self
             .fail_at
@@ -209,7 +240,8 @@ impl Engine for FakeEngine {
                 yield Ok(EngineEvent::Delta(t));
             }
             release.1 = true;
-            yield Ok(EngineEvent::Finished(Finish { reason, prompt_tokens, completion_tokens: n }));
+            let continuation = Some(continuation);
+            yield Ok(EngineEvent::Finished(Finish { reason, prompt_tokens, completion_tokens: n, continuation }));
             drop(release);
         }))
     }

@@ -216,6 +216,7 @@ pub async fn validate(req: ChatCompletionRequest, state: &AppState) -> Result<Va
                 stop,
             },
             will_continue: false,
+            continues: None,
         },
         engine,
         plan,

@@ -64,6 +64,8 @@ impl Refiner {
             let mut rounds: Vec<RoundRecord> = Vec::new();
             let mut used = 0u32;
             let mut stop = StopReason::RoundsDone;
+            // What the previous round's generation handed back for this round to continue.
+            let mut carried = None;
             for round in 1..=plan.rounds {
                 let mut sampling = request.sampling.clone();
                 let mut prompt_tokens = plan.first_prompt_tokens;
@@ -96,6 +98,7 @@ impl Refiner {
                     messages: messages.clone(),
                     sampling,
                     will_continue: round < plan.rounds,
+                    continues: carried.take(),
                 };
                 let mut events = match self.engine.generate(gen).await {
                     Ok(s) => s,
@@ -141,6 +144,7 @@ impl Refiner {
                     elapsed_ms: round_start.elapsed().as_millis() as u64,
                     ttft_ms: first_token.map(|t| (t - round_start).as_millis() as u64),
                 };
+                carried = finish.continuation;
                 record_round(&m, &record, round_start);
                 used += record.completion_tokens;
                 let converged = plan.early_stop && !record.changed;

@@ -332,3 +332,33 @@ async fn a_cut_off_round_is_continued_without_leaking_its_extra_token() {
     );
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_refinements_each_continue_their_own_rounds() {
+    let (server, base, client) = ready_real_server(&[]).await;
+    let url = format!("{base}/v1/chat/completions");
+    let ask = |topic: &str| {
+        json!({"model": MODEL, "temperature": 0, "max_tokens": 12,
+            "messages": [{"role": "user", "content": format!("Write a long story about {topic}.")}],
+            "refinement": {"rounds": 3}})
+    };
+    let bodies = [ask("a lighthouse"), ask("a dragon"), ask("a baker")];
+    let answers = futures::future::join_all(bodies.iter().map(|b| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let v: Value = post(&client, &url, b).await.json().await.unwrap();
+            v
+        }
+    }))
+    .await;
+    for v in &answers {
+        let rounds = v["refinement"]["rounds"].as_array().unwrap();
+        assert_eq!(rounds.len(), 3, "{v}");
+    }
+    // Every round after the first went as exact token ids continuing its own request's
+    // previous round: a continuation is handed from round to round, never shared.
+    let m = scrape(&client, &base).await;
+    let continued = format!("ptr_engine_token_continuations_total{{model=\"{MODEL}\"}}");
+    assert_eq!(metric(&m, &continued), Some(6.0), "{answers:?}");
+    server.shutdown().await.unwrap();
+}
