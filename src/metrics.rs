@@ -1,6 +1,9 @@
 //! Prometheus metrics. [`Metrics`] owns its own registry (a fresh one per app, so tests never
-//! share counters), labels are bounded (route templates, finish reasons, round numbers up to the
-//! server's cap), and names follow `ptr_<thing>_<unit|total>`.
+//! share counters), labels are bounded (route templates, model ids, finish reasons, round numbers
+//! up to the server's cap), and names follow `ptr_<thing>_<unit|total>`. Generation series are
+//! labelled by model; [`Metrics::for_model`] resolves one model's children once per request.
+
+use std::sync::Mutex;
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -14,62 +17,101 @@ pub struct Metrics {
     registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
+    pub ttft: HistogramVec,
+    pub inter_token: HistogramVec,
+    pub generation_duration: HistogramVec,
+    pub prompt_tokens: IntCounterVec,
+    pub generated_tokens: IntCounterVec,
+    pub in_flight: IntGauge,
+    pub cancelled: IntCounterVec,
+    pub rejected: IntCounter,
+    pub timed_out: IntCounter,
+    pub rounds_per_request: HistogramVec,
+    pub round_duration: HistogramVec,
+    pub rounds_started: IntCounterVec,
+    pub round_tokens: IntCounterVec,
+    pub early_stops: IntCounterVec,
+    engine_active: IntGaugeVec,
+    engine_cancelled: IntCounterVec,
+    engine_recycles: IntCounterVec,
+    engine_continuations: IntCounterVec,
+    /// Engine counters are rewritten at each scrape; two scrapes must not interleave.
+    render_lock: Mutex<()>,
+}
+
+/// One model's generation series, resolved once per request.
+pub struct ModelMetrics {
     pub ttft: Histogram,
     pub inter_token: Histogram,
     pub generation_duration: Histogram,
     pub prompt_tokens: IntCounter,
     pub generated_tokens: IntCounter,
-    pub in_flight: IntGauge,
     pub cancelled: IntCounter,
-    pub rejected: IntCounter,
     pub rounds_per_request: Histogram,
     pub round_duration: Histogram,
-    pub rounds_started: IntCounterVec,
-    pub round_tokens: IntCounterVec,
-    pub early_stops: IntCounterVec,
-    engine_active: IntGaugeVec,
-    engine_cancelled: IntGaugeVec,
-    engine_recycles: IntGaugeVec,
-    engine_continuations: IntGaugeVec,
+    model: String,
+    rounds_started: IntCounterVec,
+    round_tokens: IntCounterVec,
+    early_stops: IntCounterVec,
+}
+
+impl ModelMetrics {
+    /// Rounds started, for round number `round`.
+    pub fn round_started(&self, round: u32) -> IntCounter {
+        self.rounds_started
+            .with_label_values(&[self.model.as_str(), &round.to_string()])
+    }
+
+    /// Tokens generated in round number `round`.
+    pub fn round_tokens(&self, round: u32) -> IntCounter {
+        self.round_tokens
+            .with_label_values(&[self.model.as_str(), &round.to_string()])
+    }
+
+    /// Refinements that stopped early for `reason`.
+    pub fn early_stop(&self, reason: &str) -> IntCounter {
+        self.early_stops
+            .with_label_values(&[self.model.as_str(), reason])
+    }
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 ];
 
-fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
-    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
-        .expect("valid histogram options: this is a bug");
+fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
     registry
-        .register(Box::new(h.clone()))
+        .register(Box::new(c.clone()))
         .expect("unique metric names: this is a bug");
-    h
+    c
+}
+
+fn histogram_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    buckets: &[f64],
+    labels: &[&str],
+) -> HistogramVec {
+    let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+    register(
+        registry,
+        HistogramVec::new(opts, labels).expect("valid histogram: this is a bug"),
+    )
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c =
-        IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter: this is a bug");
-    registry
-        .register(Box::new(c.clone()))
-        .expect("unique metric names: this is a bug");
-    c
+    register(
+        registry,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter: this is a bug"),
+    )
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
-    let c = IntCounter::new(name, help).expect("valid counter: this is a bug");
-    registry
-        .register(Box::new(c.clone()))
-        .expect("unique metric names: this is a bug");
-    c
-}
-
-fn gauge_vec(registry: &Registry, name: &str, help: &str) -> IntGaugeVec {
-    let g =
-        IntGaugeVec::new(Opts::new(name, help), &["model"]).expect("valid gauge: this is a bug");
-    registry
-        .register(Box::new(g.clone()))
-        .expect("unique metric names: this is a bug");
-    g
+    register(
+        registry,
+        IntCounter::new(name, help).expect("valid counter: this is a bug"),
+    )
 }
 
 impl Default for Metrics {
@@ -81,21 +123,7 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let r = Registry::new();
-        let http_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "ptr_http_request_duration_seconds",
-                "Time to the response head, by route and status",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["route", "status"],
-        )
-        .expect("valid histogram: this is a bug");
-        r.register(Box::new(http_duration.clone()))
-            .expect("unique metric names: this is a bug");
-        let in_flight = IntGauge::new("ptr_requests_in_flight", "Generations running now")
-            .expect("valid gauge: this is a bug");
-        r.register(Box::new(in_flight.clone()))
-            .expect("unique metric names: this is a bug");
+        let m = &["model"];
         Self {
             http_requests: counter_vec(
                 &r,
@@ -103,113 +131,181 @@ impl Metrics {
                 "HTTP requests by route and status",
                 &["route", "status"],
             ),
-            http_duration,
-            ttft: histogram(
+            http_duration: histogram_vec(
+                &r,
+                "ptr_http_request_duration_seconds",
+                "Time to the response head, by route and status",
+                LATENCY_BUCKETS,
+                &["route", "status"],
+            ),
+            ttft: histogram_vec(
                 &r,
                 "ptr_time_to_first_token_seconds",
                 "Time from request to the first generated token",
                 LATENCY_BUCKETS,
+                m,
             ),
-            inter_token: histogram(
+            inter_token: histogram_vec(
                 &r,
                 "ptr_inter_token_latency_seconds",
                 "Time between consecutive generated tokens",
                 &[
                     0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5,
                 ],
+                m,
             ),
-            generation_duration: histogram(
+            generation_duration: histogram_vec(
                 &r,
                 "ptr_request_duration_seconds",
                 "Whole generation time per request, all rounds",
                 LATENCY_BUCKETS,
+                m,
             ),
-            prompt_tokens: counter(
+            prompt_tokens: counter_vec(
                 &r,
                 "ptr_prompt_tokens_total",
                 "Prompt tokens processed, all rounds",
+                m,
             ),
-            generated_tokens: counter(
+            generated_tokens: counter_vec(
                 &r,
                 "ptr_generated_tokens_total",
                 "Tokens generated, all rounds",
+                m,
             ),
-            in_flight,
-            cancelled: counter(
+            in_flight: register(
+                &r,
+                IntGauge::new("ptr_requests_in_flight", "Generations running now")
+                    .expect("valid gauge: this is a bug"),
+            ),
+            cancelled: counter_vec(
                 &r,
                 "ptr_requests_cancelled_total",
                 "Generations stopped because the client went away",
+                m,
             ),
             rejected: counter(
                 &r,
                 "ptr_requests_rejected_total",
-                "Requests refused with 429 because the server was at capacity",
+                "Requests refused with 429 because the server or the model was at capacity",
             ),
-            rounds_per_request: histogram(
+            timed_out: counter(
+                &r,
+                "ptr_requests_timed_out_total",
+                "Generations ended by the request deadline or a stalled client",
+            ),
+            rounds_per_request: histogram_vec(
                 &r,
                 "ptr_refinement_rounds",
                 "Refinement rounds run per request",
                 &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 16.0, 32.0],
+                m,
             ),
-            round_duration: histogram(
+            round_duration: histogram_vec(
                 &r,
                 "ptr_round_duration_seconds",
                 "Duration of one refinement round",
                 LATENCY_BUCKETS,
+                m,
             ),
             rounds_started: counter_vec(
                 &r,
                 "ptr_rounds_started_total",
                 "Refinement rounds started, by round number",
-                &["round"],
+                &["model", "round"],
             ),
             round_tokens: counter_vec(
                 &r,
                 "ptr_round_generated_tokens_total",
                 "Tokens generated, by round number",
-                &["round"],
+                &["model", "round"],
             ),
             early_stops: counter_vec(
                 &r,
                 "ptr_early_stops_total",
                 "Refinements that ended before their last round, by reason",
-                &["reason"],
+                &["model", "reason"],
             ),
-            engine_active: gauge_vec(
+            engine_active: register(
                 &r,
-                "ptr_engine_active_sequences",
-                "Sequences the engine still holds",
+                IntGaugeVec::new(
+                    Opts::new(
+                        "ptr_engine_active_sequences",
+                        "Sequences the engine still holds",
+                    ),
+                    m,
+                )
+                .expect("valid gauge: this is a bug"),
             ),
-            engine_cancelled: gauge_vec(
+            engine_cancelled: counter_vec(
                 &r,
-                "ptr_engine_cancelled_sequences",
+                "ptr_engine_cancelled_sequences_total",
                 "Sequences the engine stopped because their consumer left",
+                m,
             ),
-            engine_recycles: gauge_vec(
+            engine_recycles: counter_vec(
                 &r,
-                "ptr_engine_recycles",
+                "ptr_engine_recycles_total",
                 "Fresh engines swapped in to free the prefix cache (CPU)",
+                m,
             ),
-            engine_continuations: gauge_vec(
+            engine_continuations: counter_vec(
                 &r,
-                "ptr_engine_token_continuations",
+                "ptr_engine_token_continuations_total",
                 "Prompts sent as exact token ids continuing an earlier answer",
+                m,
             ),
+            render_lock: Mutex::new(()),
             registry: r,
         }
     }
 
-    /// Prometheus text exposition, with the engines' own counters read now.
+    /// The generation series of one model.
+    pub fn for_model(&self, model: &str) -> ModelMetrics {
+        let l = [model];
+        ModelMetrics {
+            ttft: self.ttft.with_label_values(&l),
+            inter_token: self.inter_token.with_label_values(&l),
+            generation_duration: self.generation_duration.with_label_values(&l),
+            prompt_tokens: self.prompt_tokens.with_label_values(&l),
+            generated_tokens: self.generated_tokens.with_label_values(&l),
+            cancelled: self.cancelled.with_label_values(&l),
+            rounds_per_request: self.rounds_per_request.with_label_values(&l),
+            round_duration: self.round_duration.with_label_values(&l),
+            model: model.to_string(),
+            rounds_started: self.rounds_started.clone(),
+            round_tokens: self.round_tokens.clone(),
+            early_stops: self.early_stops.clone(),
+        }
+    }
+
+    /// Prometheus text exposition, with the loaded engines' own counters read now. An engine's
+    /// counters are cumulative over its life; a reloaded model starts again from 0, which
+    /// Prometheus treats as a counter reset.
     pub fn render(&self, engines: &[(String, StatsSnapshot)]) -> String {
+        let _render = self
+            .render_lock
+            .lock()
+            .expect("render lock poisoned: this is a bug");
+        self.engine_active.reset();
+        for counter in [
+            &self.engine_cancelled,
+            &self.engine_recycles,
+            &self.engine_continuations,
+        ] {
+            counter.reset();
+        }
         for (model, s) in engines {
             let l = [model.as_str()];
-            for (gauge, value) in [
-                (&self.engine_active, s.active_sequences),
+            self.engine_active
+                .with_label_values(&l)
+                .set(s.active_sequences as i64);
+            for (counter, value) in [
                 (&self.engine_cancelled, s.cancelled_sequences),
                 (&self.engine_recycles, s.recycles),
                 (&self.engine_continuations, s.token_continuations),
             ] {
-                gauge.with_label_values(&l).set(value as i64);
+                counter.with_label_values(&l).inc_by(value);
             }
         }
         let mut out = Vec::new();
@@ -228,6 +324,7 @@ mod tests {
     fn renders_engine_counters_and_request_series() {
         let m = Metrics::new();
         m.http_requests.with_label_values(&["/health", "200"]).inc();
+        m.for_model("m").generated_tokens.inc_by(3);
         let snap = StatsSnapshot {
             active_sequences: 2,
             cancelled_sequences: 1,
@@ -235,6 +332,12 @@ mod tests {
         };
         let text = m.render(&[("m".into(), snap)]);
         assert!(text.contains("ptr_http_requests_total{route=\"/health\",status=\"200\"} 1"));
+        assert!(text.contains("ptr_generated_tokens_total{model=\"m\"} 3"));
         assert!(text.contains("ptr_engine_active_sequences{model=\"m\"} 2"));
+        assert!(text.contains("# TYPE ptr_engine_cancelled_sequences_total counter"));
+        assert!(text.contains("ptr_engine_cancelled_sequences_total{model=\"m\"} 1"));
+        // A second scrape reports the same cumulative value, not twice it.
+        let text = m.render(&[("m".into(), snap)]);
+        assert!(text.contains("ptr_engine_cancelled_sequences_total{model=\"m\"} 1"));
     }
 }

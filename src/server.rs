@@ -1,6 +1,7 @@
 //! Running the server: bind, start serving at once (so `/health` answers and `/ready` says 503
-//! while models load), load the models in the background, and shut down gracefully — stop
-//! accepting on SIGINT/SIGTERM, let running streams finish within the grace period, then return.
+//! while models load), load the models in the background through the [`ModelManager`], and shut
+//! down gracefully — stop accepting on SIGINT/SIGTERM, let running streams finish within the
+//! grace period, then return.
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -9,14 +10,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{DeviceSpec, ServeConfig};
-use crate::engine::mistral::{LoadOptions, MistralEngine};
+use crate::engine::mistral::LoadOptions;
 use crate::fetch::ModelCache;
-use crate::http::{router, AppState, Limits, ModelPool, ModelSlot};
-use crate::registry::{ModelRegistry, ModelSpec};
+use crate::http::{router, AppState, Limits};
+use crate::models::{MistralLoader, ModelManager, RuntimeStore};
+use crate::registry::ModelRegistry;
 
 /// A running server.
 pub struct Server {
@@ -25,27 +27,35 @@ pub struct Server {
     pub state: AppState,
     stop: watch::Sender<bool>,
     served: JoinHandle<std::io::Result<()>>,
-    /// Fires if a model fails to load: the error message.
-    pub load_failure: oneshot::Receiver<String>,
 }
 
-fn models_to_load(
-    config: &ServeConfig,
-    registry: &ModelRegistry,
-) -> anyhow::Result<Vec<ModelSpec>> {
-    let mut specs = vec![registry.default_model().clone()];
+/// The default model first, then each `--load` model once.
+fn models_to_load(config: &ServeConfig, models: &ModelManager) -> anyhow::Result<Vec<String>> {
+    let mut ids = vec![models.default_id().to_string()];
     for id in &config.load {
-        let spec = registry
-            .get(id)
-            .with_context(|| format!("--load names `{id}`, which models.toml does not declare"))?;
-        if specs.iter().all(|s| s.id != spec.id) {
-            specs.push(spec.clone());
+        models
+            .spec(id)
+            .with_context(|| format!("--load names `{id}`, which no registry declares"))?;
+        if !ids.contains(id) {
+            ids.push(id.clone());
         }
     }
-    Ok(specs)
+    Ok(ids)
 }
 
-/// Binds and starts serving; models load in the background.
+fn limits(config: &ServeConfig) -> Limits {
+    Limits {
+        max_rounds: config.max_rounds,
+        max_body_bytes: config.max_body_bytes,
+        default_max_tokens: config.default_max_tokens,
+        request_timeout: Duration::from_secs(config.request_timeout_secs),
+        stream_write_timeout: Duration::from_secs(config.stream_write_timeout_secs),
+    }
+}
+
+/// Binds and starts serving; models load in the background. A model that fails to load is
+/// marked failed and the server keeps serving the others (`/ready` stays 503 while the default
+/// model is not serving).
 pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
     config.validate().map_err(anyhow::Error::msg)?;
     let registry = ModelRegistry::load(&config.source.models)?;
@@ -57,33 +67,49 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
             .unwrap_or_else(ModelCache::default_dir),
         config.source.python.clone(),
     );
-    let specs = models_to_load(&config, &registry)?;
     if !config.fetch {
-        for spec in &specs {
-            if !cache.path_of(spec).is_file() {
-                // Fail before binding: a server that can never become ready helps nobody.
-                cache.verify(spec)?;
-            }
+        let spec = registry.default_model();
+        if !cache.path_of(spec).is_file() {
+            // Fail before binding: a server that can never become ready helps nobody.
+            cache.verify(spec)?;
         }
     }
-    let pool = Arc::new(ModelPool::new(&registry.default_model().id));
-    for spec in &specs {
-        pool.set(&spec.id, ModelSlot::Loading, spec.refinement.clone());
-    }
-    let limits = Limits {
-        max_rounds: config.max_rounds,
-        max_body_bytes: config.max_body_bytes,
+    let options = LoadOptions {
+        device: config.device,
+        max_num_seqs: config.max_num_seqs,
+        prefix_cache_n: config.prefix_cache,
+        // Only a CPU prefix cache grows without bound; nothing to free without one.
+        recycle_after: if config.device == DeviceSpec::Cpu && config.prefix_cache > 0 {
+            config.recycle_after
+        } else {
+            0
+        },
     };
+    let loader = Arc::new(MistralLoader {
+        cache: cache.clone(),
+        fetch: config.fetch,
+        options,
+    });
+    let models = Arc::new(ModelManager::new(
+        &registry,
+        RuntimeStore::in_dir(&config.data_dir),
+        loader,
+        config
+            .max_concurrent_per_model
+            .unwrap_or(config.max_concurrent),
+    )?);
+    let to_load = models_to_load(&config, &models)?;
     let mut state = AppState::new(
-        pool.clone(),
-        limits,
+        models.clone(),
+        limits(&config),
         config.max_concurrent,
-        config.api_keys.clone(),
+        &config.api_keys,
     );
     if let Some(admin) = crate::http::admin::Admin::start(
         &config.admin,
-        pool.clone(),
-        embedder_loader(registry.clone(), cache.clone()),
+        &config.data_dir,
+        models.clone(),
+        embedder_loader(registry.clone(), cache),
         config.api_keys.first().cloned(),
     )? {
         state = state.with_admin(admin);
@@ -101,20 +127,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
         };
         *admin.self_url.lock().expect("lock") = Some(format!("http://{host}:{}", addr.port()));
     }
-
-    let (fail_tx, load_failure) = oneshot::channel();
-    let opts = LoadOptions {
-        device: config.device,
-        max_num_seqs: config.max_num_seqs,
-        prefix_cache_n: config.prefix_cache,
-        // Only a CPU prefix cache grows without bound; nothing to free without one.
-        recycle_after: if config.device == DeviceSpec::Cpu && config.prefix_cache > 0 {
-            config.recycle_after
-        } else {
-            0
-        },
-    };
-    tokio::spawn(load_models(specs, cache, config.fetch, opts, pool, fail_tx));
+    tokio::spawn(async move {
+        for id in to_load {
+            // A failure is logged and shown in the model's status; the others still load.
+            let _ = models.load(&id).await;
+        }
+    });
 
     let (stop, stopped) = watch::channel(false);
     let grace = Duration::from_secs(config.shutdown_grace_secs);
@@ -124,7 +142,6 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
         state,
         stop,
         served,
-        load_failure,
     })
 }
 
@@ -144,49 +161,6 @@ pub fn embedder_loader(
             .map_err(|e| e.to_string())?;
         Ok(Arc::new(embedder) as Arc<dyn crate::jobs::dataset::filter::TextEmbedder>)
     })
-}
-
-async fn load_models(
-    specs: Vec<ModelSpec>,
-    cache: ModelCache,
-    fetch: bool,
-    opts: LoadOptions,
-    pool: Arc<ModelPool>,
-    fail: oneshot::Sender<String>,
-) {
-    for spec in specs {
-        let started = std::time::Instant::now();
-        let cache = cache.clone();
-        let s = spec.clone();
-        let path = tokio::task::spawn_blocking(move || {
-            if fetch {
-                cache.ensure(&s).map(|(p, _)| p)
-            } else {
-                cache.verify(&s)
-            }
-        })
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
-        let loaded = match path {
-            Ok(path) => MistralEngine::load(&spec.id, &path, &opts)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e),
-        };
-        match loaded {
-            Ok(engine) => {
-                tracing::info!(model = %spec.id, secs = started.elapsed().as_secs_f32(), "model loaded");
-                pool.set_slot(&spec.id, ModelSlot::Ready(Arc::new(engine)));
-            }
-            Err(e) => {
-                tracing::error!(model = %spec.id, error = %e, "model failed to load");
-                pool.set_slot(&spec.id, ModelSlot::Failed);
-                let _ = fail.send(format!("model `{}` failed to load: {e}", spec.id));
-                return;
-            }
-        }
-    }
 }
 
 async fn serve(
@@ -223,18 +197,11 @@ impl Server {
         Ok(())
     }
 
-    /// Serves until `signal` fires or a model fails to load.
-    pub async fn run_until(mut self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
-        tokio::select! {
-            _ = signal => {
-                tracing::info!("shutting down");
-                self.shutdown().await
-            }
-            Ok(msg) = &mut self.load_failure => {
-                let _ = self.stop.send(true);
-                anyhow::bail!(msg)
-            }
-        }
+    /// Serves until `signal` fires, then shuts down gracefully.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+        signal.await;
+        tracing::info!("shutting down");
+        self.shutdown().await
     }
 }
 

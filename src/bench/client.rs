@@ -12,22 +12,9 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use super::response::{
-    completion_tokens, describe_error_body, error_message, truncate, StreamTally,
+    completion_tokens, describe_error_body, error_message, truncate, RequestSample, StreamTally,
 };
 use super::sse::SseParser;
-
-/// Timings and token count of one successful request, in seconds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RequestSample {
-    /// Time to the first content or reasoning token; streaming only.
-    pub ttft: Option<f64>,
-    /// Gaps between consecutive token-bearing chunks; empty when not streaming.
-    pub itl: Vec<f64>,
-    /// Time from sending the request to the end of the response.
-    pub e2e: f64,
-    /// `usage.completion_tokens`, or for streams without usage the token events seen.
-    pub output_tokens: u64,
-}
 
 /// Everything needed to send the same request again and again.
 #[derive(Debug, Clone)]

@@ -30,9 +30,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
-use client::{RequestSample, Target};
+use client::Target;
 pub use refine::{run as run_refine, BenchRefineArgs};
 pub use report::BenchReport;
+use response::RequestSample;
 pub use stats::Summary;
 
 /// The prompt used when `--prompt` is not given: it asks for a long answer so

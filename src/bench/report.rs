@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::client::RequestSample;
+use super::response::RequestSample;
 use super::stats::Summary;
 use super::BenchArgs;
 

@@ -7,11 +7,23 @@ use std::time::Instant;
 use anyhow::{anyhow, bail};
 use serde_json::Value;
 
-use super::client::RequestSample;
 use super::sse::SseEvent;
 
 /// How much of an error body to keep in a message.
 const MAX_ERROR_BODY_CHARS: usize = 300;
+
+/// Timings and token count of one successful request, in seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestSample {
+    /// Time to the first content or reasoning token; streaming only.
+    pub ttft: Option<f64>,
+    /// Gaps between consecutive token-bearing chunks; empty when not streaming.
+    pub itl: Vec<f64>,
+    /// Time from sending the request to the end of the response.
+    pub e2e: f64,
+    /// `usage.completion_tokens`, or for streams without usage the token events seen.
+    pub output_tokens: u64,
+}
 
 /// Accumulates the timing of one stream's events.
 #[derive(Debug)]
@@ -20,6 +32,8 @@ pub struct StreamTally {
     first_token: Option<Instant>,
     last_token: Option<Instant>,
     itl: Vec<f64>,
+    /// `refinement.round` of the last token chunk (ptr-server tags every chunk with it).
+    last_round: Option<u64>,
     token_events: u64,
     usage_tokens: Option<u64>,
 }
@@ -32,6 +46,7 @@ impl StreamTally {
             first_token: None,
             last_token: None,
             itl: Vec::new(),
+            last_round: None,
             token_events: 0,
             usage_tokens: None,
         }
@@ -51,13 +66,19 @@ impl StreamTally {
         if let Some(tokens) = completion_tokens(&chunk) {
             self.usage_tokens = Some(tokens);
         }
-        if carries_token(&chunk) {
+        if carries_token(&chunk) && !is_round_header(&chunk) {
+            let round = chunk["refinement"]["round"].as_u64();
             self.token_events += 1;
             match self.last_token {
-                Some(last) => self.itl.push(at.duration_since(last).as_secs_f64()),
+                Some(last) if round == self.last_round => {
+                    self.itl.push(at.duration_since(last).as_secs_f64())
+                }
+                // The gap before a new round's first token is that round's prefill.
+                Some(_) => {}
                 None => self.first_token = Some(at),
             }
             self.last_token = Some(at);
+            self.last_round = round;
         }
         Ok(false)
     }
@@ -82,6 +103,17 @@ fn carries_token(chunk: &Value) -> bool {
     ["content", "reasoning_content", "reasoning"]
         .iter()
         .any(|&field| delta[field].as_str().is_some_and(|text| !text.is_empty()))
+}
+
+/// Whether the chunk is ptr-server's `[Round k]` header that opens an earlier round inside
+/// `reasoning_content`: a marker the server writes, not a generated token.
+fn is_round_header(chunk: &Value) -> bool {
+    chunk["refinement"]["round"].is_u64()
+        && chunk["choices"][0]["delta"]["reasoning_content"]
+            .as_str()
+            .and_then(|t| t.strip_prefix("[Round "))
+            .and_then(|t| t.strip_suffix("]\n"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `usage.completion_tokens`, when the payload has it.
@@ -151,6 +183,34 @@ mod tests {
         assert!((sample.itl[0] - 0.03).abs() < 1e-9);
         assert!((sample.e2e - 0.16).abs() < 1e-9);
         assert_eq!(sample.output_tokens, 5);
+    }
+
+    fn tagged(round: u64, field: &str, text: &str) -> SseEvent {
+        data(
+            json!({"choices": [{"index": 0, "delta": {field: text}}], "refinement": {"round": round}}),
+        )
+    }
+
+    #[test]
+    fn round_headers_are_not_tokens_and_prefills_are_not_inter_token_gaps() {
+        let start = Instant::now();
+        let ms = |n| start + Duration::from_millis(n);
+        let mut tally = StreamTally::new(start);
+        for (event, at) in [
+            (tagged(1, "reasoning_content", "[Round 1]\n"), 1),
+            (tagged(1, "reasoning_content", "Four"), 500),
+            (tagged(1, "reasoning_content", "."), 520),
+            (tagged(2, "reasoning_content", "[Round 2]\n"), 530),
+            (tagged(2, "content", "It"), 900),
+            (tagged(2, "content", " is"), 930),
+        ] {
+            tally.observe(event, ms(at)).expect("ok");
+        }
+        let sample = tally.finish(ms(1000));
+        assert!((sample.ttft.expect("saw tokens") - 0.5).abs() < 1e-9);
+        assert_eq!(sample.output_tokens, 4);
+        assert_eq!(sample.itl.len(), 2, "{:?}", sample.itl);
+        assert!(sample.itl.iter().all(|&gap| gap < 0.05), "{:?}", sample.itl);
     }
 
     #[test]

@@ -3,13 +3,13 @@
 //! the k-th scripted reply, one word per token, so tests can force any round pattern
 //! (convergence, growing answers) and watch cancellation through its counters.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    ChatMessage, Engine, EngineError, EngineEvent, EngineStats, EventStream, Finish, FinishReason,
-    GenerationRequest, Role, StatsSnapshot,
+    ChatMessage, Continuation, Engine, EngineError, EngineEvent, EngineStats, EventStream, Finish,
+    FinishReason, GenerationRequest, Role, StatsSnapshot,
 };
 
 /// A scripted engine. Cloning shares the counters.
@@ -19,9 +19,12 @@ pub struct FakeEngine {
     context: u32,
     replies: Vec<String>,
     token_delay: Duration,
+    /// Fail round `.0` after `.1` tokens.
+    fail_at: Option<(usize, usize)>,
     stats: Arc<EngineStats>,
     generations: Arc<AtomicU64>,
     tokens: Arc<AtomicU64>,
+    dead: Arc<AtomicBool>,
 }
 
 impl FakeEngine {
@@ -38,9 +41,11 @@ impl FakeEngine {
             context: 4096,
             replies: replies.iter().map(|r| r.to_string()).collect(),
             token_delay: Duration::ZERO,
+            fail_at: None,
             stats: Arc::new(EngineStats::default()),
             generations: Arc::new(AtomicU64::new(0)),
             tokens: Arc::new(AtomicU64::new(0)),
+            dead: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -56,6 +61,19 @@ impl FakeEngine {
         self
     }
 
+    /// Makes round `round` (1-based) fail with an engine error after `tokens` tokens, as an
+    /// engine fault in the middle of a stream would.
+    pub fn failing_at(mut self, round: usize, tokens: usize) -> Self {
+        self.fail_at = Some((round, tokens));
+        self
+    }
+
+    /// Makes the engine die, as a crashed engine thread would: it reports itself dead and
+    /// every new generation fails.
+    pub fn kill(&self) {
+        self.dead.store(true, Ordering::Relaxed);
+    }
+
     /// Generations started so far (one per round).
     pub fn generations(&self) -> u64 {
         self.generations.load(Ordering::Relaxed)
@@ -66,12 +84,35 @@ impl FakeEngine {
         self.tokens.load(Ordering::Relaxed)
     }
 
-    fn reply_for(&self, messages: &[ChatMessage]) -> &str {
-        let round = messages
+    /// The round a conversation asks for: assistant turns already in it, plus one.
+    fn round_of(messages: &[ChatMessage]) -> usize {
+        messages
             .iter()
             .filter(|m| m.role == Role::Assistant)
-            .count();
-        &self.replies[round.min(self.replies.len() - 1)]
+            .count()
+            + 1
+    }
+
+    fn reply_for(&self, messages: &[ChatMessage]) -> &str {
+        let round = Self::round_of(messages);
+        &self.replies[(round - 1).min(self.replies.len() - 1)]
+    }
+}
+
+/// The continuation a fake generation hands back: the conversation and the answer it wrote.
+struct FakeAnswer {
+    messages: Vec<ChatMessage>,
+    text: String,
+}
+
+impl FakeAnswer {
+    /// Whether `messages` repeat this conversation and then this answer.
+    fn continued_by(&self, messages: &[ChatMessage]) -> bool {
+        let n = self.messages.len();
+        messages.get(..n) == Some(self.messages.as_slice())
+            && messages
+                .get(n)
+                .is_some_and(|m| m.role == Role::Assistant && m.content.starts_with(&self.text))
     }
 }
 
@@ -123,11 +164,18 @@ impl Engine for FakeEngine {
         self.stats.snapshot()
     }
 
+    fn is_alive(&self) -> bool {
+        !self.dead.load(Ordering::Relaxed)
+    }
+
     async fn count_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<u32, EngineError> {
         Ok(count_tokens(messages))
     }
 
     async fn generate(&self, request: GenerationRequest) -> Result<EventStream, EngineError> {
+        if !self.is_alive() {
+            return Err(EngineError::Internal("the fake engine was killed".into()));
+        }
         let prompt_tokens = count_tokens(&request.messages);
         if prompt_tokens >= self.context {
             return Err(EngineError::ContextLength {
@@ -136,6 +184,16 @@ impl Engine for FakeEngine {
             });
         }
         self.generations.fetch_add(1, Ordering::Relaxed);
+        // Counted like the real engine's token-exact continuations: a request that carries the
+        // continuation of the very answer it repeats.
+        if request
+            .continues
+            .as_ref()
+            .and_then(|c| c.get::<FakeAnswer>())
+            .is_some_and(|a| a.continued_by(&request.messages))
+        {
+            self.stats.continued();
+        }
         self.stats.sequence_started();
         let mut reply = self.reply_for(&request.messages).to_string();
         if let Some(cut) = request
@@ -155,12 +213,26 @@ impl Engine for FakeEngine {
             FinishReason::Stop
         };
         let toks: Vec<String> = all.into_iter().take(max).collect();
+        let continuation = Continuation::new(FakeAnswer {
+            messages: request.messages.clone(),
+            text: toks.concat(),
+        });
         let delay = self.token_delay;
+        let fail_after = self
+            .fail_at
+            .filter(|&(round, _)| round == Self::round_of(&request.messages))
+            .map(|(_, tokens)| tokens);
         let counter = self.tokens.clone();
         let mut release = Release(self.stats.clone(), false);
         Ok(Box::pin(async_stream::stream! {
             let n = toks.len() as u32;
-            for t in toks {
+            for (i, t) in toks.into_iter().enumerate() {
+                if fail_after == Some(i) {
+                    release.1 = true; // failed, not cancelled by its consumer
+                    yield Err(EngineError::Internal("the fake engine failed as scripted".into()));
+                    drop(release);
+                    return;
+                }
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
@@ -168,7 +240,8 @@ impl Engine for FakeEngine {
                 yield Ok(EngineEvent::Delta(t));
             }
             release.1 = true;
-            yield Ok(EngineEvent::Finished(Finish { reason, prompt_tokens, completion_tokens: n }));
+            let continuation = Some(continuation);
+            yield Ok(EngineEvent::Finished(Finish { reason, prompt_tokens, completion_tokens: n, continuation }));
             drop(release);
         }))
     }
@@ -211,5 +284,56 @@ mod tests {
         ));
         assert_eq!(e.generations(), 2);
         assert_eq!(e.stats().active_sequences, 0);
+    }
+}
+
+/// Loads [`FakeEngine`]s by model id, for a [`crate::models::ModelManager`] in tests. While
+/// `gate` has no permits, loads wait (a model stays `loading`).
+pub struct FakeLoader {
+    pub engines: Vec<FakeEngine>,
+    pub gate: Arc<tokio::sync::Semaphore>,
+}
+
+impl FakeLoader {
+    pub fn new(engines: Vec<FakeEngine>) -> Self {
+        Self {
+            engines,
+            gate: Arc::new(tokio::sync::Semaphore::new(
+                tokio::sync::Semaphore::MAX_PERMITS,
+            )),
+        }
+    }
+
+    /// A model manager serving `engine` (loaded) as its only, default model.
+    pub async fn serving(engine: FakeEngine) -> Arc<crate::models::ModelManager> {
+        let id = engine.model_id().to_string();
+        let registry = crate::registry::ModelRegistry::parse(&format!(
+            "default_model = \"{id}\"\n[[model]]\nid = \"{id}\"\npath = \"/nonexistent/{id}.gguf\"\n"
+        ))
+        .expect("a one-model registry parses: this is a bug");
+        let models = crate::models::ModelManager::new(
+            &registry,
+            crate::models::RuntimeStore::memory(),
+            Arc::new(Self::new(vec![engine])),
+            4,
+        )
+        .expect("a manager of one fake model builds: this is a bug");
+        models
+            .load(&id)
+            .await
+            .expect("a fake model loads: this is a bug");
+        Arc::new(models)
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::models::EngineLoader for FakeLoader {
+    async fn load(&self, spec: &crate::registry::ModelSpec) -> Result<Arc<dyn Engine>, String> {
+        let _pass = self.gate.acquire().await.map_err(|e| e.to_string())?;
+        self.engines
+            .iter()
+            .find(|e| e.model_id() == spec.id)
+            .map(|e| Arc::new(e.clone()) as Arc<dyn Engine>)
+            .ok_or_else(|| format!("no fake engine for `{}`", spec.id))
     }
 }

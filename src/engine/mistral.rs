@@ -3,7 +3,8 @@
 //! Requests go to the engine as `Request::Normal` through the model's sender with a response
 //! channel of our own, so a generation is an owned `'static` stream ([`MistralStream`]). Greedy
 //! requests that continue an answer this engine wrote are sent as exact token ids
-//! ([`Continuations`]) so the prefix cache reuses the whole earlier answer.
+//! (the previous round's [`super::Continuation`], see [`super::continuation`]) so the prefix cache
+//! reuses the whole earlier answer.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -13,26 +14,14 @@ use mistralrs::core::RequestMessage;
 use mistralrs::{Constraint, NormalRequest, Request, RequestLike, SamplingParams, StopTokens};
 use tokio::sync::mpsc;
 
-use super::continuation::{text_messages, tokenize, Continuations};
+use super::continuation::{prompt_ids, text_messages, tokenize};
 use super::mistral_stream::{MistralStream, Recorder};
+pub use super::recycle::LoadOptions;
 use super::recycle::Recycler;
 use super::{
     ChatMessage, Engine, EngineError, EngineStats, EventStream, GenerationRequest, Sampling,
     StatsSnapshot,
 };
-use crate::config::DeviceSpec;
-
-/// Engine-level load settings.
-#[derive(Debug, Clone)]
-pub struct LoadOptions {
-    pub device: DeviceSpec,
-    /// Sequences the engine batches together.
-    pub max_num_seqs: usize,
-    /// Finished sequences whose KV cache is kept for prefix reuse (0 disables it).
-    pub prefix_cache_n: usize,
-    /// Swap in a fresh engine after this many finished sequences (0 = never); see [`Recycler`].
-    pub recycle_after: u64,
-}
 
 /// One model loaded in mistral.rs. Exactly one owner; handlers hold it behind `Arc<dyn Engine>`.
 pub struct MistralEngine {
@@ -40,7 +29,6 @@ pub struct MistralEngine {
     engine: Arc<Recycler>,
     context: u32,
     stats: Arc<EngineStats>,
-    continuations: Arc<Continuations>,
 }
 
 impl MistralEngine {
@@ -69,7 +57,6 @@ impl MistralEngine {
             engine,
             context,
             stats: Arc::new(EngineStats::default()),
-            continuations: Arc::new(Continuations::default()),
         })
     }
 }
@@ -100,6 +87,16 @@ impl Engine for MistralEngine {
         self.context
     }
 
+    fn is_alive(&self) -> bool {
+        // mistral.rs reboots a dead engine thread when a sender is asked for; a closed sender
+        // or a failed reboot means no request can reach the engine any more.
+        self.engine
+            .model()
+            .inner()
+            .get_sender(None)
+            .is_ok_and(|sender| !sender.is_closed())
+    }
+
     fn stats(&self) -> StatsSnapshot {
         StatsSnapshot {
             recycles: self.engine.recycles(),
@@ -125,8 +122,8 @@ impl Engine for MistralEngine {
         let greedy = request.sampling.temperature == 0.0;
         // Token-exact prompts need tokenize calls, which must not be abandoned midway (see
         // count_prompt_tokens): they run in their own task.
-        let (continuations, m, messages) = (
-            self.continuations.clone(),
+        let (continues, m, messages) = (
+            request.continues.clone(),
             model.clone(),
             request.messages.clone(),
         );
@@ -134,13 +131,13 @@ impl Engine for MistralEngine {
             if !greedy {
                 return (None, None);
             }
-            if let Some(ids) = continuations.prompt_ids(&m, &messages).await {
+            if let Some(ids) = prompt_ids(&m, &messages, continues.as_ref()).await {
                 let ids = Arc::new(ids);
                 return (Some(ids.clone()), Some(ids));
             }
             (None, tokenize(&m, &messages).await.ok().map(Arc::new))
         });
-        let (token_prompt, prompt_ids) = prepared
+        let (token_prompt, prompt_token_ids) = prepared
             .await
             .map_err(|e| EngineError::Internal(e.to_string()))?;
         // For an answer the caller will continue, one token more is generated and dropped, so
@@ -149,7 +146,7 @@ impl Engine for MistralEngine {
         let extra_token = (greedy && request.will_continue)
             .then_some(max_tokens)
             .filter(|_| {
-                prompt_ids
+                prompt_token_ids
                     .as_ref()
                     .is_some_and(|p| p.len() as u64 + (max_tokens as u64) < self.context as u64)
             });
@@ -195,8 +192,7 @@ impl Engine for MistralEngine {
             .await
             .map_err(|e| EngineError::Internal(e.to_string()))?;
         self.stats.sequence_started();
-        let recorder = prompt_ids.map(|prompt_ids| Recorder {
-            continuations: self.continuations.clone(),
+        let recorder = prompt_token_ids.map(|prompt_ids| Recorder {
             messages: request.messages,
             prompt_ids,
             ids: Vec::new(),

@@ -4,8 +4,9 @@
 //! sequence in the batch). Cancellation: when the stream is dropped early, the receiver is
 //! closed, the engine's next send fails and it cancels the sequence; a reaper task drains what
 //! was already in flight and releases the sequence in [`EngineStats`] only once the engine has
-//! dropped its sender. A greedy generation also collects its token ids so the answer can later
-//! be continued token-exactly (see [`super::continuation`]).
+//! dropped its sender. A greedy generation also collects its token ids, and its `Finished` event
+//! carries them as a [`crate::engine::Continuation`] so that the next round can continue the
+//! answer token-exactly (see [`super::continuation`]).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -18,16 +19,15 @@ use mistralrs::core::ResponseLogprob;
 use mistralrs::{Model, Response};
 use tokio::sync::mpsc;
 
-use super::continuation::{Continuations, Finished};
+use super::continuation::{continue_later, Finished};
 use super::recycle::Recycler;
 use super::{ChatMessage, EngineError, EngineEvent, EngineStats, Finish, FinishReason};
 
 /// How long a cancelled sequence may take to be released before we give up waiting.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// What a greedy generation needs to be remembered for token-exact continuation.
+/// What a greedy generation needs to be continued token-exactly.
 pub struct Recorder {
-    pub continuations: Arc<Continuations>,
     pub messages: Vec<ChatMessage>,
     pub prompt_ids: Arc<Vec<u32>>,
     pub ids: Vec<u32>,
@@ -86,8 +86,11 @@ impl MistralStream {
         self.steps += 1;
         let text = text.unwrap_or_default();
         // The token past `max_tokens`, asked for only so that the last real token is fed through
-        // the model (see `extra_token`): it is not part of the answer.
-        let extra = self.extra_token.is_some() && finish.as_deref() == Some("length");
+        // the model (see `extra_token`): it is not part of the answer, whatever ended the
+        // sequence there (the length, or an end-of-turn or stop string the caller's limit would
+        // never have reached), and the answer counts as cut off at `max_tokens`.
+        let generated = usage.map_or(self.steps, |(_, completion)| completion);
+        let extra = is_extra_token(finish.is_some(), self.extra_token, generated);
         if extra {
             let next = logprobs
                 .and_then(|l| l.top_logprobs.first())
@@ -102,7 +105,7 @@ impl MistralStream {
             }
         }
         let Some(reason) = finish else { return false };
-        let reason = if reason == "length" {
+        let reason = if extra || reason == "length" {
             FinishReason::Length
         } else {
             FinishReason::Stop
@@ -112,18 +115,13 @@ impl MistralStream {
         if let Some(max) = self.extra_token {
             completion_tokens = completion_tokens.min(max);
         }
-        self.pending.push_back(Ok(EngineEvent::Finished(Finish {
-            reason,
-            prompt_tokens,
-            completion_tokens,
-        })));
-        // Only an answer whose every token was fed through the model is remembered: one that
+        // Only an answer whose every token was fed through the model can be continued: one that
         // ended on its own (its end-of-turn is replaced by the next turn's text) or one cut after
         // an extra token. Otherwise the cached sequence ends in a token with no KV, and a prompt
         // repeating it would reuse that empty slot.
-        if let Some(rec) = self.recorder.take() {
+        let continuation = self.recorder.take().and_then(|rec| {
             let complete = reason == FinishReason::Stop || extra;
-            if complete && rec.prompt_ids.len() as u32 == prompt_tokens {
+            (complete && rec.prompt_ids.len() as u32 == prompt_tokens).then(|| {
                 let finished = Finished {
                     messages: rec.messages,
                     prompt_ids: rec.prompt_ids,
@@ -131,10 +129,15 @@ impl MistralStream {
                     next_id: rec.next_id,
                     text: rec.text,
                 };
-                rec.continuations
-                    .remember_later(self.model.clone(), finished);
-            }
-        }
+                continue_later(self.model.clone(), finished)
+            })
+        });
+        self.pending.push_back(Ok(EngineEvent::Finished(Finish {
+            reason,
+            prompt_tokens,
+            completion_tokens,
+            continuation,
+        })));
         true
     }
 
@@ -170,6 +173,12 @@ impl MistralStream {
     }
 }
 
+/// Whether the step that ends a generation is the extra token past the caller's `max_tokens`
+/// (`extra_token`), given the tokens generated so far, that step included.
+fn is_extra_token(ends: bool, extra_token: Option<u32>, generated: u32) -> bool {
+    ends && extra_token.is_some_and(|max| generated > max)
+}
+
 impl Stream for MistralStream {
     type Item = Result<EngineEvent, EngineError>;
 
@@ -199,6 +208,7 @@ impl Stream for MistralStream {
                         reason: FinishReason::Stop,
                         prompt_tokens: self.prompt_tokens,
                         completion_tokens: self.steps,
+                        continuation: None,
                     };
                     self.pending.push_back(Ok(EngineEvent::Finished(finish)));
                     self.finish();
@@ -243,5 +253,27 @@ impl Drop for MistralStream {
                 self.stats.sequence_released();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_extra_token;
+
+    #[test]
+    fn only_the_step_past_max_tokens_is_the_extra_token() {
+        // max_tokens 8: the engine was asked for 9.
+        // Whatever ended the sequence at token 9 (the length, an end-of-turn, a stop string),
+        // it is past the caller's limit: the answer was cut off at 8.
+        assert!(is_extra_token(true, Some(8), 9));
+        assert!(
+            !is_extra_token(true, Some(8), 8),
+            "ended on its own within the limit"
+        );
+        assert!(!is_extra_token(false, Some(8), 9), "not the end");
+        assert!(
+            !is_extra_token(true, None, 9),
+            "no extra token was asked for"
+        );
     }
 }

@@ -12,7 +12,10 @@ mod mistral_stream;
 mod recycle;
 mod stats;
 
+use std::any::Any;
+use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures::Stream;
 
@@ -66,6 +69,38 @@ pub struct Sampling {
     pub stop: Vec<String>,
 }
 
+/// What an engine hands back with a finished generation so that the next round of the same
+/// conversation can continue it exactly. Opaque outside the engine that made it: the caller only
+/// passes it on, in [`GenerationRequest::continues`], with the request that repeats the answer.
+#[derive(Clone)]
+pub struct Continuation(Arc<dyn Any + Send + Sync>);
+
+impl Continuation {
+    /// Wraps an engine's own continuation state.
+    pub fn new<T: Any + Send + Sync>(state: T) -> Self {
+        Self(Arc::new(state))
+    }
+
+    /// The engine's state, if this continuation is of type `T`.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl fmt::Debug for Continuation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Continuation")
+    }
+}
+
+impl PartialEq for Continuation {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Continuation {}
+
 /// What to generate from.
 #[derive(Debug, Clone)]
 pub struct GenerationRequest {
@@ -74,6 +109,9 @@ pub struct GenerationRequest {
     /// The caller will send this conversation again with the answer in it (an earlier
     /// refinement round); the engine may prepare to reuse the work.
     pub will_continue: bool,
+    /// The continuation the previous round's generation handed back, when `messages` repeat
+    /// that round's conversation and answer.
+    pub continues: Option<Continuation>,
 }
 
 impl GenerationRequest {
@@ -88,6 +126,7 @@ impl GenerationRequest {
                 stop: vec![],
             },
             will_continue: false,
+            continues: None,
         }
     }
 }
@@ -111,11 +150,13 @@ impl FinishReason {
 }
 
 /// The end of a generation, with its token counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finish {
     pub reason: FinishReason,
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
+    /// How a later request that repeats this conversation and answer can continue it.
+    pub continuation: Option<Continuation>,
 }
 
 /// One item of a generation stream.
@@ -155,6 +196,10 @@ pub trait Engine: Send + Sync {
 
     /// Counters of the engine's own work (sequences running, cancelled).
     fn stats(&self) -> StatsSnapshot;
+
+    /// Whether the engine can still take work (false once its thread has died). Cheap: readiness
+    /// checks and request routing call it.
+    fn is_alive(&self) -> bool;
 
     /// Tokens the chat template makes of these messages, generation prompt included.
     async fn count_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<u32, EngineError>;

@@ -234,7 +234,8 @@ async fn start_local(args: &EvalArgs, models: Vec<String>) -> anyhow::Result<Ser
     config.api_keys.clear();
     config.load = models;
     config.max_rounds = config.max_rounds.max(args.rounds);
-    let mut server = crate::server::start(config).await?;
+    let wanted = config.load.clone();
+    let server = crate::server::start(config).await?;
     let ready = format!("http://{}/ready", server.addr);
     let http = reqwest::Client::new();
     eprintln!(
@@ -242,8 +243,16 @@ async fn start_local(args: &EvalArgs, models: Vec<String>) -> anyhow::Result<Ser
         server.addr
     );
     loop {
-        if let Ok(message) = server.load_failure.try_recv() {
-            bail!("the in-process server could not load a model: {message}");
+        let failed = server.state.models.list().into_iter().find(|m| {
+            m.status == crate::models::ModelState::Failed
+                && (wanted.contains(&m.id) || m.id == server.state.models.default_id())
+        });
+        if let Some(m) = failed {
+            bail!(
+                "the in-process server could not load `{}`: {}",
+                m.id,
+                m.error.unwrap_or_default()
+            );
         }
         if http
             .get(&ready)

@@ -2,15 +2,15 @@
 //! scoring per round, resume without new requests, client- vs server-side rounds, cancellation.
 
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use serde_json::Value;
 
 use super::*;
 use crate::engine::fake::FakeEngine;
-use crate::http::{AppState, Limits, ModelPool, ModelSlot};
+use crate::engine::fake::FakeLoader;
+use crate::http::{AppState, Limits};
 use crate::refine::DEFAULT_INSTRUCTION;
-use crate::registry::RefinementDefaults;
 
 const MODEL: &str = "fake-model";
 
@@ -26,21 +26,7 @@ fn engine() -> FakeEngine {
 }
 
 async fn serve(engine: FakeEngine) -> String {
-    let pool = Arc::new(ModelPool::new(MODEL));
-    pool.set(
-        MODEL,
-        ModelSlot::Ready(Arc::new(engine)),
-        RefinementDefaults::default(),
-    );
-    let state = AppState::new(
-        pool,
-        Limits {
-            max_rounds: 8,
-            max_body_bytes: 1 << 20,
-        },
-        4,
-        vec![],
-    );
+    let state = AppState::new(FakeLoader::serving(engine).await, Limits::default(), 4, &[]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, crate::router(state)).await });

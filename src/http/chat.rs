@@ -1,15 +1,17 @@
 //! `POST /v1/chat/completions`: OpenAI chat completions, refined over the request's rounds.
-//! Non-streaming answers are assembled here; streaming goes through [`super::chat_stream`].
-
-use std::time::{SystemTime, UNIX_EPOCH};
+//! Non-streaming answers are assembled here, within the request deadline; streaming goes
+//! through [`super::chat_stream`].
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
 
 use super::chat_stream;
+use super::completion::{fingerprint, reasoning_of, CompletionMeta};
 use super::extract::ApiJson;
+use super::sse::{request_id, StreamGuard};
 use super::state::AppState;
 use super::validate::validate;
 use super::wire::{
@@ -18,54 +20,6 @@ use super::wire::{
 };
 use crate::error::{ApiError, ErrorEnvelope, ErrorKind};
 use crate::refine::{RefineEvent, RefineSummary, Refiner, RoundRecord};
-
-/// Identity shared by every chunk of one completion.
-#[derive(Debug, Clone)]
-pub struct CompletionMeta {
-    pub id: String,
-    pub created: u64,
-    pub model: String,
-}
-
-impl CompletionMeta {
-    pub fn new(model: &str) -> Self {
-        Self {
-            id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
-            created: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-            model: model.to_string(),
-        }
-    }
-}
-
-/// `system_fingerprint` of every response.
-pub fn fingerprint() -> String {
-    format!("ptr-server-{}", env!("CARGO_PKG_VERSION"))
-}
-
-/// The header that opens an earlier round inside `reasoning_content`.
-pub fn round_header(round: u32) -> String {
-    format!("[Round {round}]\n")
-}
-
-/// What closes an earlier round inside `reasoning_content`.
-pub const ROUND_END: &str = "\n\n";
-
-/// The earlier rounds, as `reasoning_content` shows them; `None` for a single round.
-pub fn reasoning_of(rounds: &[RoundRecord]) -> Option<String> {
-    let (_, earlier) = rounds.split_last()?;
-    if earlier.is_empty() {
-        return None;
-    }
-    Some(
-        earlier
-            .iter()
-            .map(|r| format!("{}{}{ROUND_END}", round_header(r.round), r.content))
-            .collect(),
-    )
-}
 
 impl From<&RoundRecord> for RoundReport {
     fn from(r: &RoundRecord) -> Self {
@@ -128,28 +82,44 @@ fn completion(meta: CompletionMeta, summary: &RefineSummary) -> ChatCompletion {
 )]
 pub async fn chat_completions(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
-    let permit = state.admit()?;
     let valid = validate(req, &state).await?;
     let meta = CompletionMeta::new(&valid.model);
     let events =
         Refiner::new(valid.engine, state.metrics.clone()).run(valid.generation, valid.plan);
+    let guard = StreamGuard::new(&state, valid.admission, request_id(&headers));
     if valid.stream {
-        return Ok(chat_stream::respond(events, meta, valid.include_usage, permit).into_response());
+        return Ok(chat_stream::respond(
+            events,
+            meta,
+            valid.include_usage,
+            guard,
+        ));
     }
-    let mut events = std::pin::pin!(events);
-    while let Some(event) = events.next().await {
-        match event {
-            RefineEvent::Completed(summary) => {
-                return Ok(Json(completion(meta, &summary)).into_response())
+    let deadline = guard.deadline;
+    let result = tokio::time::timeout_at(deadline, async move {
+        let mut events = std::pin::pin!(events);
+        while let Some(event) = events.next().await {
+            match event {
+                RefineEvent::Completed(summary) => return Ok(summary),
+                RefineEvent::Failed(e) => return Err(ApiError::from(e)),
+                _ => {}
             }
-            RefineEvent::Failed(e) => return Err(e.into()),
-            _ => {}
+        }
+        Err(ApiError::new(
+            ErrorKind::Internal,
+            "the refinement ended without a result",
+        ))
+    })
+    .await;
+    drop(guard);
+    match result {
+        Ok(summary) => Ok(Json(completion(meta, &summary?)).into_response()),
+        Err(_) => {
+            state.metrics.timed_out.inc();
+            Err(ApiError::timeout(state.limits.request_timeout))
         }
     }
-    Err(ApiError::new(
-        ErrorKind::Internal,
-        "the refinement ended without a result",
-    ))
 }

@@ -7,21 +7,16 @@
 //! text — is then sent as `content` in one delta. So text sent as `content` is never taken back,
 //! and a stock client that ignores the extra fields sees exactly the refined answer.
 
-use std::convert::Infallible;
-use std::time::Duration;
-
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
+use axum::response::Response;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
-use tokio::sync::OwnedSemaphorePermit;
 
-use super::chat::{fingerprint, round_header, CompletionMeta, ROUND_END};
+use super::completion::{fingerprint, round_header, CompletionMeta, ROUND_END};
+use super::sse::StreamGuard;
 use super::wire::{ChatCompletionChunk, ChunkChoice, ChunkDelta, RoundTag, Usage};
 use crate::error::ApiError;
 use crate::refine::RefineEvent;
-
-/// Seconds between keep-alive comments on an idle stream.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 fn data<T: Serialize>(value: &T) -> Event {
     Event::default()
@@ -85,57 +80,59 @@ impl Chunker {
     }
 }
 
-/// The SSE response for a streamed chat completion. The permit is held until the stream ends.
+/// The SSE response for a streamed chat completion, bounded by `guard` (see [`super::sse`]).
 pub fn respond(
     events: impl Stream<Item = RefineEvent> + Send + 'static,
     meta: CompletionMeta,
     include_usage: bool,
-    permit: OwnedSemaphorePermit,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    guard: StreamGuard,
+) -> Response {
     let c = Chunker {
         meta,
         fingerprint: fingerprint(),
     };
+    let request_id = guard.request_id.clone();
+    let timeout = ApiError::timeout(guard.request_timeout).with_request_id(&request_id);
+    let on_deadline = move || vec![data(&timeout.envelope()), Event::default().data("[DONE]")];
     let stream = async_stream::stream! {
-        let _permit = permit;
         let mut events = std::pin::pin!(events);
         let role = ChunkDelta { role: Some("assistant"), content: Some(String::new()), ..Default::default() };
-        yield Ok(c.chunk(1, role, None, None));
+        yield c.chunk(1, role, None, None);
         let mut live_content = false;
         while let Some(event) = events.next().await {
             match event {
                 RefineEvent::RoundStarted { round, last } => {
                     live_content = last;
                     if !last {
-                        yield Ok(c.reasoning(round, round_header(round)));
+                        yield c.reasoning(round, round_header(round));
                     }
                 }
-                RefineEvent::Delta { round, text } if live_content => yield Ok(c.content(round, text)),
-                RefineEvent::Delta { round, text } => yield Ok(c.reasoning(round, text)),
+                RefineEvent::Delta { round, text } if live_content => yield c.content(round, text),
+                RefineEvent::Delta { round, text } => yield c.reasoning(round, text),
                 RefineEvent::RoundCompleted(r) if !live_content => {
-                    yield Ok(c.reasoning(r.round, ROUND_END.to_string()));
+                    yield c.reasoning(r.round, ROUND_END.to_string());
                 }
                 RefineEvent::RoundCompleted(_) => {}
                 RefineEvent::Completed(summary) => {
                     let last = summary.final_round();
                     if !live_content {
-                        yield Ok(c.content(last.round, last.content.clone()));
+                        yield c.content(last.round, last.content.clone());
                     }
-                    yield Ok(c.chunk(last.round, ChunkDelta::default(), Some(last.finish_reason.as_str()), None));
+                    yield c.chunk(last.round, ChunkDelta::default(), Some(last.finish_reason.as_str()), None);
                     if include_usage {
                         let usage = Usage::new(summary.prompt_tokens(), summary.completion_tokens());
-                        yield Ok(c.chunk(last.round, ChunkDelta::default(), None, Some(usage)));
+                        yield c.chunk(last.round, ChunkDelta::default(), None, Some(usage));
                     }
-                    yield Ok(Event::default().data("[DONE]"));
+                    yield Event::default().data("[DONE]");
                     return;
                 }
                 RefineEvent::Failed(e) => {
-                    yield Ok(data(&ApiError::from(e).envelope()));
-                    yield Ok(Event::default().data("[DONE]"));
+                    yield data(&ApiError::from(e).with_request_id(&request_id).envelope());
+                    yield Event::default().data("[DONE]");
                     return;
                 }
             }
         }
     };
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    super::sse::respond(stream, guard, on_deadline)
 }

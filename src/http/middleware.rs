@@ -1,4 +1,5 @@
-//! Request middleware: API-key auth for `/v1`, and per-route request metrics.
+//! Request middleware: API-key auth for `/v1` (the keys: [`super::auth`]), and per-route
+//! request metrics.
 
 use std::time::Instant;
 
@@ -7,6 +8,7 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::auth::bearer_token;
 use super::state::AppState;
 use crate::error::{ApiError, ErrorKind};
 
@@ -19,17 +21,9 @@ pub async fn require_api_key(State(state): State<AppState>, req: Request, next: 
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(bearer_token);
     match presented {
-        Some(key)
-            if state
-                .api_keys
-                .iter()
-                .any(|k| constant_time_eq(k.as_bytes(), key.as_bytes())) =>
-        {
-            next.run(req).await
-        }
+        Some(key) if state.api_keys.accepts(key) => next.run(req).await,
         Some(_) => {
             ApiError::new(ErrorKind::Unauthorized, "Incorrect API key provided").into_response()
         }
@@ -39,11 +33,6 @@ pub async fn require_api_key(State(state): State<AppState>, req: Request, next: 
         )
         .into_response(),
     }
-}
-
-/// Compares secrets without an early exit on the first differing byte.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Counts requests by route template and status, and times them to the response head.
@@ -63,16 +52,4 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         .observe(start.elapsed().as_secs_f64());
     m.http_requests.with_label_values(&labels).inc();
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::constant_time_eq;
-
-    #[test]
-    fn compares_secrets() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-    }
 }

@@ -2,13 +2,16 @@
 //! middleware. [`router`] builds the one `Router` that both `serve` and the tests use.
 
 pub mod admin;
+mod auth;
 mod chat;
 mod chat_stream;
+mod completion;
 pub mod docs;
 mod extract;
 mod middleware;
 mod ops;
 mod refinements;
+mod sse;
 pub mod state;
 mod validate;
 pub mod wire;
@@ -21,7 +24,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::error::{ApiError, ErrorKind};
-pub use state::{AppState, Limits, ModelPool, ModelSlot};
+pub use state::{AppState, Limits};
 
 /// Route paths, in one place.
 pub mod routes {
@@ -45,6 +48,16 @@ async fn method_not_allowed() -> ApiError {
         ErrorKind::MethodNotAllowed,
         "Method not allowed on this route; see /docs",
     )
+}
+
+/// The span every log line of a request is recorded in: it names the request id.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
 }
 
 /// The application: every route with its middleware.
@@ -72,7 +85,7 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), middleware::track))
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .layer(PropagateRequestIdLayer::new(header.clone()))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
         .with_state(state)
 }

@@ -9,6 +9,7 @@ use serde_json::json;
 use super::state::AppState;
 use super::wire::{ModelCard, ModelList};
 use crate::error::{ApiError, ErrorEnvelope, ErrorKind};
+use crate::models::ModelError;
 
 /// Liveness: 200 while the process serves HTTP.
 #[utoipa::path(get, path = "/health", tag = "operations",
@@ -17,19 +18,23 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Readiness: 503 until the default model is loaded, then 200.
+/// Readiness: 200 while the default model is loaded and its engine alive; else 503.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses(
-    (status = 200, description = "The default model is loaded", example = json!({"status": "ready"})),
-    (status = 503, description = "Still loading", body = ErrorEnvelope)))]
+    (status = 200, description = "The default model is loaded and its engine alive", example = json!({"status": "ready"})),
+    (status = 503, description = "The default model is still loading, failed to load, or its engine stopped", body = ErrorEnvelope)))]
 pub async fn ready(State(state): State<AppState>) -> Response {
-    if state.models.default_ready() {
-        Json(json!({"status": "ready"})).into_response()
-    } else {
-        ApiError::new(
+    match state.models.resolve(None) {
+        Ok(_) => Json(json!({"status": "ready"})).into_response(),
+        Err(ModelError::Loading(_)) => ApiError::new(
             ErrorKind::ModelLoading,
             "The default model is still loading",
         )
-        .into_response()
+        .into_response(),
+        Err(e) => ApiError::new(
+            ErrorKind::ModelUnavailable,
+            format!("The default model is not serving: {e}"),
+        )
+        .into_response(),
     }
 }
 
@@ -39,9 +44,9 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let engines: Vec<_> = state
         .models
-        .ready()
+        .loaded()
         .into_iter()
-        .map(|(e, _)| (e.model_id().to_string(), e.stats()))
+        .map(|m| (m.engine.model_id().to_string(), m.engine.stats()))
         .collect();
     (
         [(
@@ -60,15 +65,15 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 pub async fn list_models(State(state): State<AppState>) -> Json<ModelList> {
     let data = state
         .models
-        .ready()
+        .loaded()
         .into_iter()
-        .map(|(engine, defaults)| ModelCard {
-            id: engine.model_id().to_string(),
+        .map(|m| ModelCard {
+            id: m.engine.model_id().to_string(),
             object: "model",
             created: 0,
             owned_by: "ptr-server".to_string(),
-            context_length: engine.context_length(),
-            default_rounds: defaults.rounds,
+            context_length: m.engine.context_length(),
+            default_rounds: m.defaults.rounds,
         })
         .collect();
     Json(ModelList {

@@ -2,16 +2,15 @@
 //! round as it is written. Same body as chat completions; always answers with named SSE events:
 //! `round.started`, `round.delta`, `round.completed`, then `refinement.completed` (or `error`).
 
-use std::convert::Infallible;
-use std::time::Duration;
-
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::sse::Event;
+use axum::response::Response;
 use futures::StreamExt;
 use serde::Serialize;
 
 use super::extract::ApiJson;
+use super::sse::{request_id, StreamGuard};
 use super::state::AppState;
 use super::validate::validate;
 use super::wire::{
@@ -45,14 +44,17 @@ fn named<T: Serialize>(name: &str, value: &T) -> Event {
 )]
 pub async fn refinements(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
-    let permit = state.admit()?;
     let valid = validate(req, &state).await?;
     let events =
         Refiner::new(valid.engine, state.metrics.clone()).run(valid.generation, valid.plan);
+    let guard = StreamGuard::new(&state, valid.admission, request_id(&headers));
+    let request_id = guard.request_id.clone();
+    let timeout = ApiError::timeout(guard.request_timeout).with_request_id(&request_id);
+    let on_deadline = move || vec![named("error", &timeout.envelope())];
     let stream = async_stream::stream! {
-        let _permit = permit;
         let mut events = std::pin::pin!(events);
         while let Some(event) = events.next().await {
             let out: Event = match event {
@@ -73,12 +75,12 @@ pub async fn refinements(
                     content: s.final_round().content.clone(),
                     usage: Usage::new(s.prompt_tokens(), s.completion_tokens()),
                 }),
-                RefineEvent::Failed(e) => named("error", &ApiError::from(e).envelope()),
+                RefineEvent::Failed(e) => {
+                    named("error", &ApiError::from(e).with_request_id(&request_id).envelope())
+                }
             };
-            yield Ok::<_, Infallible>(out);
+            yield out;
         }
     };
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response())
+    Ok(super::sse::respond(stream, guard, on_deadline))
 }

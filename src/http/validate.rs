@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::state::AppState;
+use super::state::{Admission, AppState};
 use super::wire::{ChatCompletionRequest, InputContent, InputMessage, StopField};
 use crate::engine::{ChatMessage, Engine, GenerationRequest, Role, Sampling};
 use crate::error::{ApiError, ErrorKind};
@@ -16,8 +16,9 @@ const MAX_STOP: usize = 4;
 /// Longest refinement instruction, in characters.
 const MAX_INSTRUCTION_CHARS: usize = 4000;
 
-/// A request that passed validation.
+/// A request that passed validation, holding its generation slots.
 pub struct ValidChat {
+    pub admission: Admission,
     pub engine: Arc<dyn Engine>,
     pub model: String,
     pub generation: GenerationRequest,
@@ -95,8 +96,10 @@ fn stops(stop: Option<StopField>) -> Result<Vec<String>, ApiError> {
     Ok(list)
 }
 
-/// Checks `req` and resolves everything it refers to.
+/// Takes a server-wide slot (429 at once when there is none), then checks `req` and resolves
+/// everything it refers to, taking a slot of the model it names.
 pub async fn validate(req: ChatCompletionRequest, state: &AppState) -> Result<ValidChat, ApiError> {
+    let server_permit = state.admit()?;
     if let Some(n) = req.n.filter(|&n| n != 1) {
         return Err(ApiError::invalid(
             "n",
@@ -161,6 +164,10 @@ pub async fn validate(req: ChatCompletionRequest, state: &AppState) -> Result<Va
         .transpose()?;
 
     let serving = state.models.resolve(req.model.as_deref())?;
+    let model_permit = serving
+        .admit()
+        .inspect_err(|_| state.metrics.rejected.inc())?;
+    let admission = Admission::new(server_permit, model_permit);
     let engine = serving.engine;
     let context = engine.context_length();
     if let Some(m) = max_tokens.filter(|&m| m >= context) {
@@ -196,16 +203,20 @@ pub async fn validate(req: ChatCompletionRequest, state: &AppState) -> Result<Va
         first_prompt_tokens: prompt_tokens,
     };
     Ok(ValidChat {
+        admission,
         model: engine.model_id().to_string(),
         generation: GenerationRequest {
             messages,
             sampling: Sampling {
                 temperature,
                 top_p: req.top_p,
-                max_tokens: max_tokens.unwrap_or(context - prompt_tokens),
+                max_tokens: max_tokens
+                    .unwrap_or(state.limits.default_max_tokens)
+                    .min(context - prompt_tokens),
                 stop,
             },
             will_continue: false,
+            continues: None,
         },
         engine,
         plan,

@@ -7,7 +7,7 @@ use futures::{Stream, StreamExt};
 
 use super::{same_answer, RefineEvent, RefinePlan, RefineSummary, RoundRecord, StopReason};
 use crate::engine::{Engine, EngineError, EngineEvent, GenerationRequest};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ModelMetrics};
 
 /// Runs refinement rounds on one engine.
 #[derive(Clone)]
@@ -18,15 +18,17 @@ pub struct Refiner {
 
 /// Counts the generation in flight, and as cancelled if dropped before it ended.
 struct InFlight {
-    metrics: Arc<Metrics>,
+    in_flight: prometheus::IntGauge,
+    cancelled: prometheus::IntCounter,
     ended: bool,
 }
 
 impl InFlight {
-    fn new(metrics: Arc<Metrics>) -> Self {
+    fn new(metrics: &Metrics, model: &ModelMetrics) -> Self {
         metrics.in_flight.inc();
         Self {
-            metrics,
+            in_flight: metrics.in_flight.clone(),
+            cancelled: model.cancelled.clone(),
             ended: false,
         }
     }
@@ -34,9 +36,9 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.metrics.in_flight.dec();
+        self.in_flight.dec();
         if !self.ended {
-            self.metrics.cancelled.inc();
+            self.cancelled.inc();
         }
     }
 }
@@ -55,12 +57,15 @@ impl Refiner {
     ) -> impl Stream<Item = RefineEvent> + Send + 'static {
         async_stream::stream! {
             let started = Instant::now();
-            let mut guard = InFlight::new(self.metrics.clone());
+            let m = self.metrics.for_model(self.engine.model_id());
+            let mut guard = InFlight::new(&self.metrics, &m);
             let context = self.engine.context_length();
             let mut messages = request.messages.clone();
             let mut rounds: Vec<RoundRecord> = Vec::new();
             let mut used = 0u32;
             let mut stop = StopReason::RoundsDone;
+            // What the previous round's generation handed back for this round to continue.
+            let mut carried = None;
             for round in 1..=plan.rounds {
                 let mut sampling = request.sampling.clone();
                 let mut prompt_tokens = plan.first_prompt_tokens;
@@ -87,13 +92,13 @@ impl Refiner {
                     sampling.max_tokens = sampling.max_tokens.min(budget.saturating_sub(used)).max(1);
                 }
                 yield RefineEvent::RoundStarted { round, last: round == plan.rounds };
-                let label = [round.to_string()];
-                self.metrics.rounds_started.with_label_values(&label).inc();
+                m.round_started(round).inc();
                 let round_start = Instant::now();
                 let gen = GenerationRequest {
                     messages: messages.clone(),
                     sampling,
                     will_continue: round < plan.rounds,
+                    continues: carried.take(),
                 };
                 let mut events = match self.engine.generate(gen).await {
                     Ok(s) => s,
@@ -111,10 +116,10 @@ impl Refiner {
                                 None => {
                                     first_token = Some(now);
                                     if round == 1 {
-                                        self.metrics.ttft.observe((now - started).as_secs_f64());
+                                        m.ttft.observe((now - started).as_secs_f64());
                                     }
                                 }
-                                Some(_) => self.metrics.inter_token.observe((now - last_token).as_secs_f64()),
+                                Some(_) => m.inter_token.observe((now - last_token).as_secs_f64()),
                             }
                             last_token = now;
                             content.push_str(&text);
@@ -139,7 +144,8 @@ impl Refiner {
                     elapsed_ms: round_start.elapsed().as_millis() as u64,
                     ttft_ms: first_token.map(|t| (t - round_start).as_millis() as u64),
                 };
-                self.record_round(&record, round_start);
+                carried = finish.continuation;
+                record_round(&m, &record, round_start);
                 used += record.completion_tokens;
                 let converged = plan.early_stop && !record.changed;
                 rounds.push(record.clone());
@@ -156,23 +162,20 @@ impl Refiner {
                     break;
                 }
             }
-            self.metrics.rounds_per_request.observe(rounds.len() as f64);
-            self.metrics.generation_duration.observe(started.elapsed().as_secs_f64());
+            m.rounds_per_request.observe(rounds.len() as f64);
+            m.generation_duration.observe(started.elapsed().as_secs_f64());
             if stop != StopReason::RoundsDone {
-                self.metrics.early_stops.with_label_values(&[stop.as_str()]).inc();
+                m.early_stop(stop.as_str()).inc();
             }
             guard.ended = true;
             yield RefineEvent::Completed(RefineSummary { rounds, stop_reason: stop });
         }
     }
+}
 
-    fn record_round(&self, r: &RoundRecord, start: Instant) {
-        let m = &self.metrics;
-        m.round_duration.observe(start.elapsed().as_secs_f64());
-        m.prompt_tokens.inc_by(r.prompt_tokens as u64);
-        m.generated_tokens.inc_by(r.completion_tokens as u64);
-        m.round_tokens
-            .with_label_values(&[r.round.to_string()])
-            .inc_by(r.completion_tokens as u64);
-    }
+fn record_round(m: &ModelMetrics, r: &RoundRecord, start: Instant) {
+    m.round_duration.observe(start.elapsed().as_secs_f64());
+    m.prompt_tokens.inc_by(r.prompt_tokens as u64);
+    m.generated_tokens.inc_by(r.completion_tokens as u64);
+    m.round_tokens(r.round).inc_by(r.completion_tokens as u64);
 }

@@ -64,7 +64,7 @@ async fn runs_every_round_in_order_with_the_instruction_between() {
     assert!(s.rounds.iter().all(|r| r.changed));
     assert!(metrics
         .render(&[])
-        .contains("ptr_rounds_started_total{round=\"3\"} 1"));
+        .contains("ptr_rounds_started_total{model=\"f\",round=\"3\"} 1"));
 }
 
 #[tokio::test]
@@ -78,7 +78,7 @@ async fn stops_when_a_round_repeats_with_early_stop() {
     assert_eq!(engine.generations(), 2);
     assert!(metrics
         .render(&[])
-        .contains("ptr_early_stops_total{reason=\"converged\"} 1"));
+        .contains("ptr_early_stops_total{model=\"f\",reason=\"converged\"} 1"));
 }
 
 #[tokio::test]
@@ -140,6 +140,26 @@ async fn dropping_the_stream_skips_the_remaining_rounds() {
     assert_eq!(engine.generations(), 2);
     assert_eq!(engine.stats().active_sequences, 0);
     assert_eq!(engine.stats().cancelled_sequences, 1);
-    assert_eq!(metrics.cancelled.get(), 1);
+    assert_eq!(metrics.for_model("f").cancelled.get(), 1);
     assert_eq!(metrics.in_flight.get(), 0);
+}
+
+#[tokio::test]
+async fn each_round_carries_its_own_previous_round_s_continuation() {
+    let engine = FakeEngine::scripted("f", &["a b", "c d", "e f"]);
+    let metrics = Arc::new(Metrics::new());
+    let refiner = Refiner::new(Arc::new(engine.clone()), metrics);
+    let ask = |q: &str| GenerationRequest::greedy(vec![ChatMessage::new(Role::User, q)], 8);
+    // Two refinements at once, interleaved: each round 2 and 3 continues its own conversation.
+    let (one, two): (Vec<_>, Vec<_>) = futures::join!(
+        refiner
+            .clone()
+            .run(ask("one?"), plan(3, false, None))
+            .collect(),
+        refiner.run(ask("two?"), plan(3, false, None)).collect()
+    );
+    assert_eq!(summary(&one).rounds.len(), 3);
+    assert_eq!(summary(&two).rounds.len(), 3);
+    assert_eq!(engine.generations(), 6);
+    assert_eq!(engine.stats().token_continuations, 4);
 }

@@ -11,12 +11,12 @@ use axum::Router;
 use ptr_server::config::AdminConfig;
 use ptr_server::engine::fake::FakeEngine;
 use ptr_server::http::admin::Admin;
-use ptr_server::http::{AppState, Limits, ModelPool, ModelSlot};
+use ptr_server::http::AppState;
 use ptr_server::jobs::dataset::filter::TextEmbedder;
-use ptr_server::registry::RefinementDefaults;
+use ptr_server::models::{ModelManager, RuntimeStore};
 use serde_json::{json, Value};
 
-use crate::common::{assert_error, parse_sse, send, FAKE};
+use crate::common::{assert_error, fake_registry, parse_sse, send, test_limits, FakeLoader, FAKE};
 
 pub const TOKEN: &str = "admin-token-123";
 
@@ -42,29 +42,24 @@ impl TextEmbedder for Words {
 }
 
 /// An app with the admin API on over `dir`, serving `engine`.
-pub fn admin_app(engine: FakeEngine, dir: &std::path::Path) -> (Router, AppState) {
-    let pool = Arc::new(ModelPool::new(FAKE));
-    pool.set(
-        FAKE,
-        ModelSlot::Ready(Arc::new(engine)),
-        RefinementDefaults::default(),
+pub async fn admin_app(engine: FakeEngine, dir: &std::path::Path) -> (Router, AppState) {
+    let loader = Arc::new(FakeLoader::new(vec![engine]));
+    let models = Arc::new(
+        ModelManager::new(&fake_registry(&[FAKE]), RuntimeStore::memory(), loader, 4).unwrap(),
     );
-    let limits = Limits {
-        max_rounds: 8,
-        max_body_bytes: 16 * 1024,
-    };
+    models.load(FAKE).await.unwrap();
     let config = AdminConfig {
         admin_token: Some(TOKEN.into()),
-        data_dir: Some(dir.to_path_buf()),
         max_file_bytes: 64 * 1024,
         max_running_jobs: 1,
     };
     let embedder: ptr_server::jobs::dataset::EmbedderLoader =
         Arc::new(|| Ok(Arc::new(Words) as Arc<dyn TextEmbedder>));
-    let admin = Admin::start(&config, pool.clone(), embedder, None)
+    let admin = Admin::start(&config, dir, models.clone(), embedder, None)
         .unwrap()
         .unwrap();
-    let state = AppState::new(pool, limits, 4, vec!["public-key".into()]).with_admin(admin);
+    let state =
+        AppState::new(models, test_limits(), 4, &["public-key".to_string()]).with_admin(admin);
     (ptr_server::router(state.clone()), state)
 }
 
@@ -159,7 +154,7 @@ fn dataset_body(file: &str) -> Value {
 #[tokio::test]
 async fn admin_auth() {
     let dir = tempfile::tempdir().unwrap();
-    let (app, _) = admin_app(engine(), dir.path());
+    let (app, _) = admin_app(engine(), dir.path()).await;
     let get = |auth: Option<&str>| {
         let mut r = Request::get("/admin/v1/files");
         if let Some(a) = auth {
@@ -176,7 +171,7 @@ async fn admin_auth() {
     let (s, _, _) = send(&app, get(Some(&format!("bearer {TOKEN}")))).await;
     assert_eq!(s, StatusCode::OK);
     // Without an admin token configured, the admin API does not exist.
-    let (plain, _) = crate::common::fake_app(engine());
+    let (plain, _) = crate::common::fake_app(engine()).await;
     let (s, _, body) = send(&plain, get(Some(&format!("Bearer {TOKEN}")))).await;
     assert_error(s, &body, StatusCode::NOT_FOUND, None);
 }
@@ -184,7 +179,7 @@ async fn admin_auth() {
 #[tokio::test]
 async fn files_are_validated_listed_read_and_deleted() {
     let dir = tempfile::tempdir().unwrap();
-    let (app, _) = admin_app(engine(), dir.path());
+    let (app, _) = admin_app(engine(), dir.path()).await;
     let good = r#"{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"t","weight":0},{"role":"user","content":"again"},{"role":"assistant","content":"a","weight":1}]}"#;
     let bad = r#"{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a","weight":2}]}"#;
     let (s, _, body) = send(
@@ -276,7 +271,7 @@ async fn files_are_validated_listed_read_and_deleted() {
 #[tokio::test]
 async fn a_dataset_job_builds_records_with_events_that_replay() {
     let dir = tempfile::tempdir().unwrap();
-    let (app, _) = admin_app(engine(), dir.path());
+    let (app, _) = admin_app(engine(), dir.path()).await;
     let file = upload_questions(&app).await;
     let (s, body) = post_json(
         &app,
@@ -372,7 +367,7 @@ async fn a_dataset_job_builds_records_with_events_that_replay() {
 #[tokio::test]
 async fn bad_dataset_requests_are_400s_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
-    let (app, _) = admin_app(engine(), dir.path());
+    let (app, _) = admin_app(engine(), dir.path()).await;
     let file = upload_questions(&app).await;
     let cases = [
         (
@@ -437,7 +432,7 @@ async fn bad_dataset_requests_are_400s_naming_the_field() {
 async fn cancel_stops_a_running_job_and_keeps_what_it_wrote() {
     let dir = tempfile::tempdir().unwrap();
     let slow = engine().with_token_delay(Duration::from_millis(40));
-    let (app, _) = admin_app(slow.clone(), dir.path());
+    let (app, _) = admin_app(slow.clone(), dir.path()).await;
     let file = upload_questions(&app).await;
     let mut body = dataset_body(&file);
     body["concurrency"] = json!(1);
@@ -486,7 +481,7 @@ async fn cancel_stops_a_running_job_and_keeps_what_it_wrote() {
 async fn a_job_left_running_by_a_crash_resumes_and_writes_each_record_once() {
     use ptr_server::store::{JobStatus, RecordRow, Store};
     let dir = tempfile::tempdir().unwrap();
-    let file = upload_questions(&admin_app(engine(), dir.path()).0).await;
+    let file = upload_questions(&admin_app(engine(), dir.path()).await.0).await;
     // What a kill -9 leaves: a running job with one record written.
     let store = Store::open(dir.path()).unwrap();
     let spec = serde_json::to_value(
@@ -511,7 +506,7 @@ async fn a_job_left_running_by_a_crash_resumes_and_writes_each_record_once() {
         )
         .unwrap();
     drop(store);
-    let (app, _) = admin_app(engine(), dir.path());
+    let (app, _) = admin_app(engine(), dir.path()).await;
     let done = wait_job(&app, &job.id).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     let (_, events) = get_json(&app, &format!("/admin/v1/jobs/{}/events?limit=100", job.id)).await;

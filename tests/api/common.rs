@@ -10,38 +10,64 @@ use axum::Router;
 use clap::Parser;
 use http_body_util::BodyExt;
 use ptr_server::config::{Cli, Command};
-use ptr_server::engine::fake::FakeEngine;
+pub use ptr_server::engine::fake::{FakeEngine, FakeLoader};
 use ptr_server::fetch::ModelCache;
-use ptr_server::http::{AppState, Limits, ModelPool, ModelSlot};
-use ptr_server::registry::{ModelRegistry, RefinementDefaults};
+use ptr_server::http::{AppState, Limits};
+use ptr_server::models::{ModelManager, RuntimeStore};
+use ptr_server::registry::ModelRegistry;
 use ptr_server::server::Server;
 use serde_json::Value;
 use tower::ServiceExt;
 
 pub const FAKE: &str = "fake-model";
 
-/// The router and its state, serving `engine` as the default model.
-pub fn fake_app(engine: FakeEngine) -> (Router, AppState) {
-    fake_app_with(engine, 4, vec![])
+/// A registry declaring `ids` (the first is the default), each a local-path model.
+pub fn fake_registry(ids: &[&str]) -> ModelRegistry {
+    let mut text = format!("default_model = \"{}\"\n", ids[0]);
+    for id in ids {
+        text.push_str(&format!(
+            "[[model]]\nid = \"{id}\"\npath = \"/nonexistent/{id}.gguf\"\n"
+        ));
+    }
+    ModelRegistry::parse(&text).unwrap()
 }
 
-pub fn fake_app_with(
+/// Server limits for in-process tests.
+pub fn test_limits() -> Limits {
+    Limits {
+        max_rounds: 8,
+        max_body_bytes: 16 * 1024,
+        ..Limits::default()
+    }
+}
+
+/// The router and its state over a model manager.
+pub fn app_over(
+    models: Arc<ModelManager>,
+    limits: Limits,
+    max_concurrent: usize,
+    keys: &[String],
+) -> (Router, AppState) {
+    let state = AppState::new(models, limits, max_concurrent, keys);
+    (ptr_server::router(state.clone()), state)
+}
+
+/// The router and its state, serving `engine` as the default model.
+pub async fn fake_app(engine: FakeEngine) -> (Router, AppState) {
+    fake_app_with(engine, 4, vec![]).await
+}
+
+pub async fn fake_app_with(
     engine: FakeEngine,
     max_concurrent: usize,
     keys: Vec<String>,
 ) -> (Router, AppState) {
-    let pool = Arc::new(ModelPool::new(FAKE));
-    pool.set(
-        FAKE,
-        ModelSlot::Ready(Arc::new(engine)),
-        RefinementDefaults::default(),
-    );
-    let limits = Limits {
-        max_rounds: 8,
-        max_body_bytes: 16 * 1024,
-    };
-    let state = AppState::new(pool, limits, max_concurrent, keys);
-    (ptr_server::router(state.clone()), state)
+    let loader = Arc::new(FakeLoader::new(vec![engine]));
+    let models = ModelManager::new(&fake_registry(&[FAKE]), RuntimeStore::memory(), loader, 4)
+        .map(Arc::new)
+        .unwrap();
+    models.load(FAKE).await.unwrap();
+    app_over(models, test_limits(), max_concurrent, &keys)
 }
 
 /// A POST with a JSON body.
@@ -126,7 +152,9 @@ pub fn ensure_default_model() {
 /// Starts a real server on the default model, port 0, with extra `serve` flags.
 pub async fn real_server(extra: &[&str]) -> Server {
     ensure_default_model();
-    let mut args = vec!["ptr-server", "serve", "--port", "0"];
+    let data = std::env::temp_dir().join(format!("ptr-server-test-{}", std::process::id()));
+    let data = data.to_string_lossy().into_owned();
+    let mut args = vec!["ptr-server", "serve", "--port", "0", "--data-dir", &data];
     args.extend_from_slice(extra);
     let Command::Serve(config) = Cli::parse_from(args).command else {
         unreachable!()

@@ -1,13 +1,13 @@
 //! Every client mistake gets the OpenAI envelope with the right 4xx status (fake engine).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use ptr_server::engine::fake::FakeEngine;
-use ptr_server::http::ModelSlot;
-use ptr_server::registry::RefinementDefaults;
+use ptr_server::models::{ModelManager, ModelState, RuntimeStore};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -22,7 +22,7 @@ fn chat(extra: Value) -> Value {
 }
 
 async fn expect_400(extra: Value, param: &str) {
-    let (app, _) = fake_app(FakeEngine::new(FAKE, "hello there"));
+    let (app, _) = fake_app(FakeEngine::new(FAKE, "hello there")).await;
     let (status, _, body) = send(&app, post_json("/v1/chat/completions", &chat(extra))).await;
     let err = assert_error(status, &body, StatusCode::BAD_REQUEST, Some(param));
     assert_eq!(err["type"], "invalid_request_error");
@@ -72,7 +72,7 @@ async fn invalid_values_name_their_field() {
 
 #[tokio::test]
 async fn unknown_fields_are_ignored() {
-    let (app, _) = fake_app(FakeEngine::new(FAKE, "ok"));
+    let (app, _) = fake_app(FakeEngine::new(FAKE, "ok")).await;
     let body = chat(json!({"frobnicate": true, "user": "u1", "seed": 7}));
     let (status, _, text) = send(&app, post_json("/v1/chat/completions", &body)).await;
     assert_eq!(status, StatusCode::OK, "{text}");
@@ -80,7 +80,7 @@ async fn unknown_fields_are_ignored() {
 
 #[tokio::test]
 async fn malformed_json_and_wrong_content_type() {
-    let (app, _) = fake_app(FakeEngine::new(FAKE, "ok"));
+    let (app, _) = fake_app(FakeEngine::new(FAKE, "ok")).await;
     let req = Request::post("/v1/chat/completions")
         .header("content-type", "application/json")
         .body(Body::from("{\"messages\": ["))
@@ -97,7 +97,7 @@ async fn malformed_json_and_wrong_content_type() {
 
 #[tokio::test]
 async fn unknown_model_is_404() {
-    let (app, _) = fake_app(FakeEngine::new(FAKE, "ok"));
+    let (app, _) = fake_app(FakeEngine::new(FAKE, "ok")).await;
     let (status, _, body) = send(
         &app,
         post_json("/v1/chat/completions", &chat(json!({"model": "gpt-9"}))),
@@ -109,7 +109,7 @@ async fn unknown_model_is_404() {
 
 #[tokio::test]
 async fn a_prompt_longer_than_the_context_is_refused() {
-    let (app, _) = fake_app(FakeEngine::new(FAKE, "ok").with_context(64));
+    let (app, _) = fake_app(FakeEngine::new(FAKE, "ok").with_context(64)).await;
     let long = "word ".repeat(100);
     let body = chat(json!({"messages": [{"role": "user", "content": long}]}));
     let (status, _, text) = send(&app, post_json("/v1/chat/completions", &body)).await;
@@ -123,7 +123,7 @@ async fn a_prompt_longer_than_the_context_is_refused() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_413() {
-    let (app, _) = fake_app(FakeEngine::new(FAKE, "ok"));
+    let (app, _) = fake_app(FakeEngine::new(FAKE, "ok")).await;
     let big = "x".repeat(20 * 1024);
     let (status, _, body) = send(
         &app,
@@ -141,8 +141,9 @@ async fn api_keys_are_required_when_configured() {
     let (app, _) = fake_app_with(
         FakeEngine::new(FAKE, "ok"),
         4,
-        vec!["k1".into(), "k2".into()],
-    );
+        vec!["k1".into(), " k2".into()],
+    )
+    .await;
     let (status, _, body) = send(&app, post_json("/v1/chat/completions", &chat(json!({})))).await;
     assert_error(status, &body, StatusCode::UNAUTHORIZED, None);
     let mut req = post_json("/v1/chat/completions", &chat(json!({})));
@@ -163,7 +164,7 @@ async fn api_keys_are_required_when_configured() {
 async fn over_capacity_is_429_with_retry_after_before_any_work() {
     let engine =
         FakeEngine::new(FAKE, "a b c d e f g h").with_token_delay(Duration::from_millis(200));
-    let (app, state) = fake_app_with(engine.clone(), 1, vec![]);
+    let (app, state) = fake_app_with(engine.clone(), 1, vec![]).await;
     let stream_req = post_json("/v1/chat/completions", &chat(json!({"stream": true})));
     let held = app.clone().oneshot(stream_req).await.unwrap();
     assert_eq!(held.status(), StatusCode::OK);
@@ -185,8 +186,25 @@ async fn over_capacity_is_429_with_retry_after_before_any_work() {
 
 #[tokio::test]
 async fn a_loading_model_is_503_and_ready_follows_it() {
-    let (app, state) = fake_app(FakeEngine::new(FAKE, "ok"));
-    state.models.set_slot(FAKE, ModelSlot::Loading);
+    let loader = Arc::new(FakeLoader::new(vec![FakeEngine::new(FAKE, "ok")]));
+    loader.gate.forget_permits(usize::MAX);
+    let models = Arc::new(
+        ModelManager::new(
+            &fake_registry(&[FAKE]),
+            RuntimeStore::memory(),
+            loader.clone(),
+            4,
+        )
+        .unwrap(),
+    );
+    let (app, _) = app_over(models.clone(), test_limits(), 4, &[]);
+    let loading = tokio::spawn({
+        let models = models.clone();
+        async move { models.load(FAKE).await }
+    });
+    while models.status(FAKE).unwrap().status != ModelState::Loading {
+        tokio::task::yield_now().await;
+    }
     let (status, headers, body) =
         send(&app, post_json("/v1/chat/completions", &chat(json!({})))).await;
     let err = assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, None);
@@ -194,18 +212,43 @@ async fn a_loading_model_is_503_and_ready_follows_it() {
     assert!(headers.contains_key("retry-after"));
     let (status, _, _) = send(&app, Request::get("/ready").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    state.models.set(
-        FAKE,
-        ModelSlot::Ready(std::sync::Arc::new(FakeEngine::new(FAKE, "ok"))),
-        RefinementDefaults::default(),
-    );
+    loader.gate.add_permits(1);
+    loading.await.unwrap().unwrap();
     let (status, _, _) = send(&app, Request::get("/ready").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
+async fn a_dead_engine_makes_ready_503_and_requests_503_not_500() {
+    let engine = FakeEngine::new(FAKE, "ok");
+    let (app, state) = fake_app(engine.clone()).await;
+    let (status, _, _) = send(&app, Request::get("/ready").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    engine.kill();
+    let (status, _, body) = send(&app, Request::get("/ready").body(Body::empty()).unwrap()).await;
+    assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, None);
+    let (status, _, body) = send(&app, post_json("/v1/chat/completions", &chat(json!({})))).await;
+    let err = assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, None);
+    assert_eq!(err["code"], "model_unavailable");
+    assert_eq!(
+        state.models.status(FAKE).unwrap().status,
+        ModelState::Failed
+    );
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let (app, _) = fake_app_with(FakeEngine::new(FAKE, "ok"), 4, vec!["k1".into()]).await;
+    let mut req = post_json("/v1/chat/completions", &chat(json!({})));
+    req.headers_mut()
+        .insert("authorization", "bearer k1".parse().unwrap());
+    let (status, _, body) = send(&app, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
 async fn unknown_routes_and_methods_use_the_envelope() {
-    let (app, _) = fake_app(FakeEngine::new(FAKE, "ok"));
+    let (app, _) = fake_app(FakeEngine::new(FAKE, "ok")).await;
     let (status, _, body) = send(&app, Request::get("/v1/nope").body(Body::empty()).unwrap()).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, None);
     let (status, _, body) = send(

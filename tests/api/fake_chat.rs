@@ -57,7 +57,7 @@ fn split_stream(text: &str) -> (Vec<Part>, Vec<Value>) {
 
 #[tokio::test]
 async fn a_plain_completion_has_the_openai_shape() {
-    let (app, _) = fake_app(FakeEngine::new(FAKE, "It is four."));
+    let (app, _) = fake_app(FakeEngine::new(FAKE, "It is four.")).await;
     let (status, _, text) = send(
         &app,
         post_json("/v1/chat/completions", &body(1, false, json!({}))),
@@ -87,7 +87,8 @@ async fn three_rounds_non_streaming() {
     let (app, _) = fake_app(FakeEngine::scripted(
         FAKE,
         &["four", "It is four.", "2+2 = 4."],
-    ));
+    ))
+    .await;
     let (status, _, text) = send(
         &app,
         post_json("/v1/chat/completions", &body(3, false, json!({}))),
@@ -131,7 +132,8 @@ async fn three_rounds_streaming_puts_rounds_one_and_two_in_reasoning() {
     let (app, _) = fake_app(FakeEngine::scripted(
         FAKE,
         &["four", "It is four.", "2+2 = 4."],
-    ));
+    ))
+    .await;
     let (status, headers, text) = send(
         &app,
         post_json("/v1/chat/completions", &body(3, true, json!({}))),
@@ -172,7 +174,8 @@ async fn an_early_stop_sends_the_answer_as_content_once_it_is_known() {
     let (app, _) = fake_app(FakeEngine::scripted(
         FAKE,
         &["It is four.", "it is  FOUR.", "never"],
-    ));
+    ))
+    .await;
     let req = body(
         3,
         true,
@@ -207,7 +210,7 @@ async fn an_early_stop_sends_the_answer_as_content_once_it_is_known() {
 
 #[tokio::test]
 async fn the_budget_stops_the_loop() {
-    let (app, _) = fake_app(FakeEngine::scripted(FAKE, &["a b c d", "e f g h", "i"]));
+    let (app, _) = fake_app(FakeEngine::scripted(FAKE, &["a b c d", "e f g h", "i"])).await;
     let req = body(
         3,
         false,
@@ -222,7 +225,7 @@ async fn the_budget_stops_the_loop() {
 
 #[tokio::test]
 async fn refinements_endpoint_emits_named_events_in_order() {
-    let (app, _) = fake_app(FakeEngine::scripted(FAKE, &["four", "It is four."]));
+    let (app, _) = fake_app(FakeEngine::scripted(FAKE, &["four", "It is four."])).await;
     let (status, _, text) = send(
         &app,
         post_json("/v1/refinements", &body(2, false, json!({}))),
@@ -254,7 +257,7 @@ async fn refinements_endpoint_emits_named_events_in_order() {
 
 #[tokio::test]
 async fn refinement_validation_errors_come_before_the_stream() {
-    let (app, _) = fake_app(FakeEngine::new(FAKE, "x"));
+    let (app, _) = fake_app(FakeEngine::new(FAKE, "x")).await;
     let (status, _, text) = send(
         &app,
         post_json("/v1/refinements", &body(20, false, json!({}))),
@@ -270,7 +273,7 @@ async fn refinement_validation_errors_come_before_the_stream() {
 
 #[tokio::test]
 async fn models_health_metrics_and_docs() {
-    let (app, _) = fake_app(FakeEngine::new(FAKE, "x y"));
+    let (app, _) = fake_app(FakeEngine::new(FAKE, "x y")).await;
     send(
         &app,
         post_json("/v1/chat/completions", &body(2, false, json!({}))),
@@ -296,8 +299,15 @@ async fn models_health_metrics_and_docs() {
         ),
         Some(1.0)
     );
-    assert_eq!(metric(&text, "ptr_refinement_rounds_count"), Some(1.0));
-    assert_eq!(metric(&text, "ptr_generated_tokens_total"), Some(4.0));
+    let by_model = |name: &str| format!("{name}{{model=\"{FAKE}\"}}");
+    assert_eq!(
+        metric(&text, &by_model("ptr_refinement_rounds_count")),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, &by_model("ptr_generated_tokens_total")),
+        Some(4.0)
+    );
     let (status, _, text) = send(&app, get("/openapi.json")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(text.contains("/v1/refinements"));

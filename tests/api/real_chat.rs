@@ -79,24 +79,27 @@ async fn greedy_chat_is_coherent_deterministic_and_counted() {
     for series in [
         "ptr_http_requests_total{route=\"/v1/chat/completions\",status=\"200\"}",
         "ptr_http_request_duration_seconds_count{route=\"/v1/chat/completions\",status=\"200\"}",
-        "ptr_time_to_first_token_seconds_count",
-        "ptr_inter_token_latency_seconds_count",
-        "ptr_request_duration_seconds_count",
-        "ptr_prompt_tokens_total",
-        "ptr_generated_tokens_total",
+        "ptr_time_to_first_token_seconds_count{model=\"smollm2-135m-instruct\"}",
+        "ptr_inter_token_latency_seconds_count{model=\"smollm2-135m-instruct\"}",
+        "ptr_request_duration_seconds_count{model=\"smollm2-135m-instruct\"}",
+        "ptr_prompt_tokens_total{model=\"smollm2-135m-instruct\"}",
+        "ptr_generated_tokens_total{model=\"smollm2-135m-instruct\"}",
     ] {
         let v = metric(&m, series).unwrap_or_else(|| panic!("missing {series}"));
         assert!(v > 0.0, "{series} = {v}");
     }
     for series in [
         "ptr_requests_in_flight",
-        "ptr_requests_cancelled_total",
+        "ptr_requests_cancelled_total{model=\"smollm2-135m-instruct\"}",
         "ptr_requests_rejected_total",
     ] {
         assert!(metric(&m, series).is_some(), "missing {series}");
     }
     assert_eq!(
-        metric(&m, "ptr_generated_tokens_total"),
+        metric(
+            &m,
+            "ptr_generated_tokens_total{model=\"smollm2-135m-instruct\"}"
+        ),
         Some(2.0 * c as f64)
     );
     server.shutdown().await.unwrap();
@@ -213,9 +216,13 @@ async fn a_disconnect_stops_the_generation() {
     })
     .await;
     let active = format!("ptr_engine_active_sequences{{model=\"{MODEL}\"}}");
-    let cancelled = format!("ptr_engine_cancelled_sequences{{model=\"{MODEL}\"}}");
+    let cancelled = format!("ptr_engine_cancelled_sequences_total{{model=\"{MODEL}\"}}");
     let m = wait_metrics(&client, &base, |m| {
-        metric(m, &active) == Some(0.0) && metric(m, "ptr_requests_cancelled_total") == Some(1.0)
+        metric(m, &active) == Some(0.0)
+            && metric(
+                m,
+                "ptr_requests_cancelled_total{model=\"smollm2-135m-instruct\"}",
+            ) == Some(1.0)
     })
     .await;
     assert_eq!(
@@ -273,9 +280,33 @@ async fn a_recycled_engine_keeps_serving_the_same_answers() {
             first["choices"][0]["message"]["content"]
         );
     }
-    let recycles = format!("ptr_engine_recycles{{model=\"{MODEL}\"}}");
+    let recycles = format!("ptr_engine_recycles_total{{model=\"{MODEL}\"}}");
     let m = wait_metrics(&client, &base, |m| {
         metric(m, &recycles).is_some_and(|v| v >= 1.0)
+    })
+    .await;
+    // A refinement streams across recycles (each finished round counts towards the next one):
+    // every round still arrives, and the stream ends properly.
+    let before = metric(&m, &recycles).unwrap();
+    let mut body = question(12, true);
+    body["refinement"] = json!({"rounds": 3});
+    let text = send_json(&client, &format!("{base}/v1/refinements"), &body)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let events = parse_sse(&text);
+    let completed = events
+        .iter()
+        .filter(|e| e.event.as_deref() == Some("round.completed"))
+        .count();
+    assert_eq!(completed, 3, "{text}");
+    assert_eq!(
+        events.last().unwrap().event.as_deref(),
+        Some("refinement.completed")
+    );
+    let m = wait_metrics(&client, &base, |m| {
+        metric(m, &recycles).is_some_and(|v| v > before)
     })
     .await;
     assert_eq!(

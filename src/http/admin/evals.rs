@@ -57,7 +57,7 @@ pub async fn create(
             state
                 .models
                 .resolve(Some(m))
-                .map_err(|e| ApiError::invalid(param, e.message))?;
+                .map_err(|e| ApiError::invalid(param, e.to_string()))?;
         }
     }
     let spec = serde_json::to_value(&spec).expect("an eval spec serialises: this is a bug");

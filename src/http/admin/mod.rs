@@ -80,7 +80,8 @@ impl Admin {
     /// job runners and starts the scheduler. `None` when no admin token is configured.
     pub fn start(
         config: &crate::config::AdminConfig,
-        models: Arc<crate::http::ModelPool>,
+        data_dir: &std::path::Path,
+        models: Arc<crate::models::ModelManager>,
         embedder: crate::jobs::dataset::EmbedderLoader,
         api_key: Option<String>,
     ) -> anyhow::Result<Option<Self>> {
@@ -88,7 +89,7 @@ impl Admin {
         let Some(token) = &config.admin_token else {
             return Ok(None);
         };
-        let dir = config.data_dir();
+        let dir = data_dir.to_path_buf();
         let store = Arc::new(
             Store::open(&dir)
                 .with_context(|| format!("cannot open the job store in {}", dir.display()))?,

@@ -82,6 +82,7 @@ async fn local(
         messages: messages.to_vec(),
         sampling: sampling.clone(),
         will_continue: false,
+        continues: None,
     };
     let mut events = engine.generate(request).await.map_err(|e| e.to_string())?;
     let mut text = String::new();

@@ -11,7 +11,7 @@ use super::icl::{self, IclExample};
 use super::input::{self, Query};
 use super::spec::{DatasetSpec, RoleSpec, SpecError};
 use crate::engine::Sampling;
-use crate::http::ModelPool;
+use crate::models::{ModelManager, ModelState};
 use crate::store::{FileStatus, Store, StoreError};
 
 /// The roles of a generating job.
@@ -31,7 +31,7 @@ pub struct Resolved {
 /// Resolves specs against this server's models and store.
 #[derive(Clone)]
 pub struct Resolver {
-    pub models: Arc<ModelPool>,
+    pub models: Arc<ModelManager>,
     /// Pulls the final number out of an answer, for gold checks.
     pub extract: fn(&str) -> Option<String>,
 }
@@ -133,13 +133,17 @@ impl Resolver {
                 )
             }
             None => loop {
+                let loading = self
+                    .models
+                    .status(&r.model)
+                    .is_ok_and(|s| s.status == ModelState::Loading);
                 match self.models.resolve(Some(&r.model)) {
                     Ok(served) => break (Generator::Local(served.engine), r.model.clone()),
-                    Err(_) if self.models.is_loading(&r.model) && wait => {
+                    Err(_) if loading && wait => {
                         tokio::time::sleep(std::time::Duration::from_millis(500)).await
                     }
-                    Err(_) if self.models.is_loading(&r.model) => return Ok(None),
-                    Err(e) => return Err(err(&format!("{name}.model"), e.message)),
+                    Err(_) if loading => return Ok(None),
+                    Err(e) => return Err(err(&format!("{name}.model"), e.to_string())),
                 }
             },
         };
