@@ -232,29 +232,24 @@ async fn start_local(args: &EvalArgs, models: Vec<String>) -> anyhow::Result<Ser
     config.source = args.source.clone();
     config.device = args.device;
     config.api_keys.clear();
-    config.load = models;
+    config.load = models.clone();
     config.max_rounds = config.max_rounds.max(args.rounds);
     let mut server = crate::server::start(config).await?;
-    let ready = format!("http://{}/ready", server.addr);
-    let http = reqwest::Client::new();
     eprintln!(
-        "loading the model(s) into an in-process server on {}",
+        "loading {} into an in-process server on {}",
+        models.join(", "),
         server.addr
     );
-    loop {
+    while !models
+        .iter()
+        .all(|m| server.state.models.resolve(Some(m)).is_ok())
+    {
         if let Ok(message) = server.load_failure.try_recv() {
             bail!("the in-process server could not load a model: {message}");
         }
-        if http
-            .get(&ready)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Ok(server);
-        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    Ok(server)
 }
 
 /// A terminal progress bar (drawn only on a terminal).
