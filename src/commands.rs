@@ -25,7 +25,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(args) => crate::bench::run(args).await,
         Command::BenchRefine(args) => crate::bench::run_refine(args).await,
-        Command::Eval(args) => crate::eval::run_cli(args).await,
+        Command::Eval(args) => crate::eval::run_cli(*args).await,
     }
 }
 

@@ -31,7 +31,7 @@ pub enum Command {
     /// Measure refinement on running ptr-servers: time per round, prefix reuse, loop overhead.
     BenchRefine(BenchRefineArgs),
     /// Score refinement round by round on a benchmark (GSM8K, ARC, …) against any endpoint.
-    Eval(crate::eval::EvalArgs),
+    Eval(Box<crate::eval::EvalArgs>),
 }
 
 /// Where models come from: shared by `serve` and `fetch-model`.

@@ -276,7 +276,12 @@ impl ProgressSink for BarSink {
     }
 
     fn note(&self, message: &str) {
-        self.bar.println(message);
+        // A hidden bar (not a terminal) drops `println`: notes must still reach the log.
+        if self.bar.is_hidden() {
+            eprintln!("{message}");
+        } else {
+            self.bar.println(message);
+        }
     }
 }
 
@@ -297,7 +302,7 @@ mod tests {
         ];
         argv.extend_from_slice(extra);
         match Cli::parse_from(argv).command {
-            Command::Eval(args) => args,
+            Command::Eval(args) => *args,
             _ => unreachable!(),
         }
     }

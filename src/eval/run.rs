@@ -165,7 +165,7 @@ fn validate(spec: &EvalSpec) -> anyhow::Result<()> {
     if spec.rounds == 0 || spec.max_tokens == 0 || spec.concurrency == 0 {
         bail!("--rounds, --max-tokens and --concurrency must be at least 1");
     }
-    if !(spec.temperature >= 0.0) {
+    if spec.temperature.is_nan() || spec.temperature < 0.0 {
         bail!("--temperature must be at least 0");
     }
     Ok(())

@@ -84,7 +84,6 @@ fn end_row(rows: &mut Vec<Vec<String>>, row: &mut Vec<String>, field: &mut Strin
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::eval::tasks::TaskKind;
 
     /// Rows in the original MMLU layout (abstract algebra and a hand-written row with quoting).
