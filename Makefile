@@ -8,7 +8,7 @@ VENV ?= $(HOME)/.cache/ptr-server/venv
 OPENAI_SDK ?= openai==3.57.0
 ARGS ?=
 
-.PHONY: run test build fetch openapi bench
+.PHONY: run test build fetch openapi bench eval
 
 run:
 	cargo run -- serve --fetch $(ARGS)
@@ -33,3 +33,6 @@ openapi:
 
 bench:
 	cargo run --quiet -- bench $(ARGS)
+
+eval:
+	cargo run --quiet -- eval $(ARGS)

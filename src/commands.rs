@@ -37,7 +37,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let embedder = crate::server::embedder_loader(registry, cache);
             crate::jobs::dataset::cli::run(args, embedder).await
         }
-        Command::Eval(args) => crate::eval::run_cli(args).await,
+        Command::Eval(args) => crate::eval::run_cli(*args).await,
         Command::Train(args) => crate::train::command(args).await,
     }
 }

@@ -33,7 +33,7 @@ pub enum Command {
     /// Build a PTR refinement dataset (weak thoughts, strong answers, consistency filter).
     BuildDataset(crate::jobs::dataset::cli::BuildDatasetArgs),
     /// Score refinement round by round on a benchmark (GSM8K, ARC, …) against any endpoint.
-    Eval(crate::eval::EvalArgs),
+    Eval(Box<crate::eval::EvalArgs>),
     /// Fine-tune a GGUF model with PTR's thought-masked loss (LoRA); JSON lines on stdout.
     Train(crate::train::TrainArgs),
 }

@@ -37,6 +37,7 @@ fn draw(path: &Path, report: &EvalReport) -> Result<(), Box<dyn std::error::Erro
         .x_desc("round")
         .y_desc("accuracy (%)")
         .x_labels(rounds as usize + 2)
+        .max_light_lines(1)
         .x_label_formatter(&|x| {
             let whole = (x - x.round()).abs() < 1e-6;
             if whole {

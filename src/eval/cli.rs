@@ -232,21 +232,24 @@ async fn start_local(args: &EvalArgs, models: Vec<String>) -> anyhow::Result<Ser
     config.source = args.source.clone();
     config.device = args.device;
     config.api_keys.clear();
-    config.load = models;
+    config.load = models.clone();
     config.max_rounds = config.max_rounds.max(args.rounds);
-    let wanted = config.load.clone();
     let server = crate::server::start(config).await?;
-    let ready = format!("http://{}/ready", server.addr);
-    let http = reqwest::Client::new();
     eprintln!(
-        "loading the model(s) into an in-process server on {}",
+        "loading {} into an in-process server on {}",
+        models.join(", "),
         server.addr
     );
-    loop {
-        let failed = server.state.models.list().into_iter().find(|m| {
-            m.status == crate::models::ModelState::Failed
-                && (wanted.contains(&m.id) || m.id == server.state.models.default_id())
-        });
+    while !models
+        .iter()
+        .all(|m| server.state.models.resolve(Some(m)).is_ok())
+    {
+        let failed = server
+            .state
+            .models
+            .list()
+            .into_iter()
+            .find(|m| m.status == crate::models::ModelState::Failed && models.contains(&m.id));
         if let Some(m) = failed {
             bail!(
                 "the in-process server could not load `{}`: {}",
@@ -254,16 +257,9 @@ async fn start_local(args: &EvalArgs, models: Vec<String>) -> anyhow::Result<Ser
                 m.error.unwrap_or_default()
             );
         }
-        if http
-            .get(&ready)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Ok(server);
-        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    Ok(server)
 }
 
 /// A terminal progress bar (drawn only on a terminal).
@@ -290,7 +286,12 @@ impl ProgressSink for BarSink {
     }
 
     fn note(&self, message: &str) {
-        self.bar.println(message);
+        // A hidden bar (not a terminal) drops `println`: notes must still reach the log.
+        if self.bar.is_hidden() {
+            eprintln!("{message}");
+        } else {
+            self.bar.println(message);
+        }
     }
 }
 
@@ -311,7 +312,7 @@ mod tests {
         ];
         argv.extend_from_slice(extra);
         match Cli::parse_from(argv).command {
-            Command::Eval(args) => args,
+            Command::Eval(args) => *args,
             _ => unreachable!(),
         }
     }

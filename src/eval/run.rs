@@ -13,7 +13,7 @@ use super::client::{question, wire_messages, Client, Decoding, RoundAnswer};
 use super::report::{self, EvalReport, ItemOutcome};
 use super::store::{self, Appender, ItemKey, ItemRound, Records};
 use super::tasks::Item;
-use super::{chart, Cancelled, EvalSpec, Progress, ProgressSink, TaskInput};
+use super::{chart, Cancelled, EvalSpec, Progress, ProgressSink, SystemSpec, TaskInput};
 
 /// A task's file, loaded.
 struct LoadedTask<'a> {
@@ -44,30 +44,7 @@ pub async fn run(
     let jsonl = spec.out.join("items.jsonl");
     let mut records = Records::read(&jsonl)?;
 
-    // Item-major order (item 1 of every task and system, then item 2, …): a run stopped early
-    // by cancel or `time_limit` leaves every task and system with about as many items.
-    let mut todo = Vec::new();
-    let mut done = 0;
-    let longest = tasks.iter().map(|t| t.items.len()).max().unwrap_or(0);
-    for index in 0..longest {
-        for task in &tasks {
-            let Some(item) = task.items.get(index) else {
-                continue;
-            };
-            for system in &spec.systems {
-                let key = ItemKey {
-                    system: system.label.clone(),
-                    task: task.input.kind,
-                    item: item.id.clone(),
-                };
-                if records.complete(&key, spec.rounds).is_some() {
-                    done += 1;
-                } else {
-                    todo.push((system, task, item));
-                }
-            }
-        }
-    }
+    let (todo, mut done) = pending(spec, &tasks, &records);
     let total = done + todo.len();
     if done > 0 {
         sink.note(&format!(
@@ -142,6 +119,40 @@ pub async fn run(
     Ok(report)
 }
 
+/// The items still to ask, as (system, task, item), and how many are done already.
+///
+/// Item-major order (item 1 of every task and system, then item 2, …): a run stopped early by
+/// cancel or `time_limit` leaves every task and system with about as many items.
+fn pending<'a>(
+    spec: &'a EvalSpec,
+    tasks: &'a [LoadedTask<'a>],
+    records: &Records,
+) -> (Vec<(&'a SystemSpec, &'a LoadedTask<'a>, &'a Item)>, usize) {
+    let mut todo = Vec::new();
+    let mut done = 0;
+    let longest = tasks.iter().map(|t| t.items.len()).max().unwrap_or(0);
+    for index in 0..longest {
+        for task in tasks {
+            let Some(item) = task.items.get(index) else {
+                continue;
+            };
+            for system in &spec.systems {
+                let key = ItemKey {
+                    system: system.label.clone(),
+                    task: task.input.kind,
+                    item: item.id.clone(),
+                };
+                if records.complete(&key, spec.rounds).is_some() {
+                    done += 1;
+                } else {
+                    todo.push((system, task, item));
+                }
+            }
+        }
+    }
+    (todo, done)
+}
+
 fn validate(spec: &EvalSpec) -> anyhow::Result<()> {
     if spec.systems.is_empty() || spec.tasks.is_empty() {
         bail!("an evaluation needs at least one system and one task");
@@ -165,7 +176,7 @@ fn validate(spec: &EvalSpec) -> anyhow::Result<()> {
     if spec.rounds == 0 || spec.max_tokens == 0 || spec.concurrency == 0 {
         bail!("--rounds, --max-tokens and --concurrency must be at least 1");
     }
-    if !(spec.temperature >= 0.0) {
+    if spec.temperature.is_nan() || spec.temperature < 0.0 {
         bail!("--temperature must be at least 0");
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! `ptr-server eval` end to end on the real default model over real sockets: 5 GSM8K items × 2
 //! greedy rounds give the table, JSONL, report and chart; a rerun asks nothing; client-side
-//! rounds against a second server give the server-side rounds' answers.
+//! rounds against a second server build the same prompts and give the same first answers.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -54,26 +54,24 @@ async fn eval(spec: &EvalSpec) -> EvalReport {
         .expect("the evaluation runs")
 }
 
-/// (item, round) → answer, from an items.jsonl.
-fn answers(out: &Path) -> Vec<(String, u64, String)> {
+/// The lines of an items.jsonl, by item and round.
+fn records(out: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(out.join("items.jsonl")).unwrap();
-    let mut v: Vec<_> = text
+    let mut v: Vec<Value> = text
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .map(|r| {
-            (
-                r["item"].as_str().unwrap().to_string(),
-                r["round"].as_u64().unwrap(),
-                r["answer"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    v.sort();
+    v.sort_by_key(|r| {
+        (
+            r["item"].as_str().unwrap().to_string(),
+            r["round"].as_u64().unwrap(),
+        )
+    });
     v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_gsm8k_items_two_rounds_resume_and_match_client_side_rounds() {
+async fn five_gsm8k_items_two_rounds_resume_and_client_side_rounds() {
     let (server, base, client) = ready_real_server(&[]).await;
     let dir = tempfile::tempdir().unwrap();
     let server_side = spec(&base, RoundsMode::Server, dir.path());
@@ -96,7 +94,7 @@ async fn five_gsm8k_items_two_rounds_resume_and_match_client_side_rounds() {
     ] {
         assert!(dir.path().join(file).is_file(), "{file} is written");
     }
-    assert_eq!(answers(dir.path()).len(), 10);
+    assert_eq!(records(dir.path()).len(), 10);
     let requests = metric(&scrape(&client, &base).await, CHAT_OK);
     assert_eq!(
         requests,
@@ -115,10 +113,20 @@ async fn five_gsm8k_items_two_rounds_resume_and_match_client_side_rounds() {
     let other = tempfile::tempdir().unwrap();
     eval(&spec(&base, RoundsMode::Client, other.path())).await;
     assert_eq!(metric(&scrape(&client, &base).await, CHAT_OK), Some(10.0));
-    assert_eq!(
-        answers(other.path()),
-        answers(dir.path()),
-        "the same greedy answers"
-    );
+    // Round 1 is the same request on both servers: the same greedy answer. Later rounds get the
+    // same conversation *text*, but not always the same tokens: server-side rounds continue from
+    // the model's own token ids, while a client's text is re-tokenised by the server, and
+    // re-tokenising an answer can give other ids than the model chose (README, "Prefix reuse
+    // between rounds"). Measured on these 5 items: round 2 identical on 2 (3 with
+    // `--prefix-cache 0` on both servers), so only round 1 and the prompts are asserted.
+    let (client_side, server_side) = (records(other.path()), records(dir.path()));
+    assert_eq!(client_side.len(), server_side.len());
+    for (c, s) in client_side.iter().zip(&server_side) {
+        assert_eq!((&c["item"], &c["round"]), (&s["item"], &s["round"]));
+        assert_eq!(c["messages"], s["messages"], "the same round layout");
+        if c["round"] == 1 {
+            assert_eq!(c["answer"], s["answer"], "the same greedy first answer");
+        }
+    }
     server.shutdown().await.unwrap();
 }
