@@ -109,6 +109,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
         &config.admin,
         &config.data_dir,
         models.clone(),
+        cache.clone(),
         embedder_loader(registry.clone(), cache),
         config.api_keys.first().cloned(),
     )? {

@@ -55,9 +55,16 @@ pub async fn admin_app(engine: FakeEngine, dir: &std::path::Path) -> (Router, Ap
     };
     let embedder: ptr_server::jobs::dataset::EmbedderLoader =
         Arc::new(|| Ok(Arc::new(Words) as Arc<dyn TextEmbedder>));
-    let admin = Admin::start(&config, dir, models.clone(), embedder, None)
-        .unwrap()
-        .unwrap();
+    let admin = Admin::start(
+        &config,
+        dir,
+        models.clone(),
+        ptr_server::fetch::ModelCache::new(dir.join("cache"), "python3"),
+        embedder,
+        None,
+    )
+    .unwrap()
+    .unwrap();
     let state =
         AppState::new(models, test_limits(), 4, &["public-key".to_string()]).with_admin(admin);
     (ptr_server::router(state.clone()), state)

@@ -9,6 +9,7 @@ mod fake_chat;
 mod models;
 mod real_chat;
 mod real_dataset;
+mod real_finetune;
 mod real_models;
 mod real_refine;
 mod sdk;

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
-const TOKEN: &str = "real-admin-token";
+pub const TOKEN: &str = "real-admin-token";
 
 /// The binary under test (`PTR_TEST_BIN` overrides cargo's path, for target dirs shared by
 /// several checkouts).
@@ -19,7 +19,8 @@ pub fn binary() -> String {
     std::env::var("PTR_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ptr-server").to_string())
 }
 
-fn spawn(port: u16, data: &std::path::Path) -> tokio::process::Child {
+/// The real binary serving with the admin API on `port` over `data`.
+pub fn spawn(port: u16, data: &std::path::Path) -> tokio::process::Child {
     tokio::process::Command::new(binary())
         .args([
             "serve",
@@ -37,7 +38,8 @@ fn spawn(port: u16, data: &std::path::Path) -> tokio::process::Child {
         .unwrap()
 }
 
-async fn admin(
+/// An admin call that must succeed; its JSON.
+pub async fn admin(
     client: &reqwest::Client,
     method: reqwest::Method,
     url: String,
@@ -54,7 +56,8 @@ async fn admin(
     v
 }
 
-async fn upload(client: &reqwest::Client, base: &str, content: &str) -> String {
+/// Uploads `content` as a `user_data` file; its id.
+pub async fn upload(client: &reqwest::Client, base: &str, content: &str) -> String {
     let b = "XREALBOUNDARYX";
     let body = format!("--{b}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nuser_data\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"q.jsonl\"\r\n\r\n{content}\r\n--{b}--\r\n");
     let res = client
@@ -72,7 +75,8 @@ async fn upload(client: &reqwest::Client, base: &str, content: &str) -> String {
         .to_string()
 }
 
-async fn wait_up(client: &reqwest::Client, base: &str) {
+/// Waits for `/ready`.
+pub async fn wait_up(client: &reqwest::Client, base: &str) {
     for _ in 0..600 {
         if client
             .get(format!("{base}/ready"))
@@ -87,7 +91,8 @@ async fn wait_up(client: &reqwest::Client, base: &str) {
     panic!("{base} did not become ready");
 }
 
-fn sse_events(body: &str) -> Vec<Value> {
+/// The JSON events of an SSE body, without `[DONE]`.
+pub fn sse_events(body: &str) -> Vec<Value> {
     parse_sse(body)
         .iter()
         .filter(|e| e.data != "[DONE]")

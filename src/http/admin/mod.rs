@@ -10,6 +10,7 @@ mod events;
 mod files;
 mod fine_tuning;
 mod jobs;
+mod models;
 mod views;
 
 use std::sync::Arc;
@@ -46,6 +47,10 @@ pub fn router(state: &AppState, admin: &Admin) -> Router<AppState> {
         .route("/files", post(files::upload).get(files::list))
         .route("/files/{id}", get(files::retrieve).delete(files::delete))
         .route("/files/{id}/content", get(files::content))
+        .route("/models", get(models::list))
+        .route("/models/{id}", get(models::retrieve).delete(models::delete))
+        .route("/models/{id}/load", post(models::load))
+        .route("/models/{id}/unload", post(models::unload))
         .route("/jobs", get(jobs::index))
         .route("/jobs/{id}", get(jobs::retrieve))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
@@ -82,6 +87,7 @@ impl Admin {
         config: &crate::config::AdminConfig,
         data_dir: &std::path::Path,
         models: Arc<crate::models::ModelManager>,
+        cache: crate::fetch::ModelCache,
         embedder: crate::jobs::dataset::EmbedderLoader,
         api_key: Option<String>,
     ) -> anyhow::Result<Option<Self>> {
@@ -95,7 +101,7 @@ impl Admin {
                 .with_context(|| format!("cannot open the job store in {}", dir.display()))?,
         );
         let datasets = crate::jobs::dataset::resolve::Resolver {
-            models,
+            models: models.clone(),
             extract: crate::eval::tasks::gsm8k::extract,
         };
         let mut jobs = JobManager::new(store.clone(), config.max_running_jobs);
@@ -115,6 +121,19 @@ impl Admin {
                 dir: dir.join("evals"),
             }),
         );
+        let tuned: Arc<dyn crate::jobs::finetune::TunedModels> =
+            Arc::new(crate::jobs::finetune::ManagedModels {
+                models: models.clone(),
+                cache,
+            });
+        jobs.register(
+            crate::jobs::JobKind::FineTune,
+            Arc::new(crate::jobs::finetune::FineTuneRunner {
+                models: tuned.clone(),
+                exe: std::env::current_exe().context("cannot find this program to run `train`")?,
+                jobs_dir: dir.join("fine_tuning"),
+            }),
+        );
         let jobs = Arc::new(jobs);
         jobs.start()?;
         tracing::info!(data_dir = %dir.display(), "admin API on at /admin/v1");
@@ -124,7 +143,7 @@ impl Admin {
             jobs,
             max_file_bytes: config.max_file_bytes,
             datasets,
-            tuned: None,
+            tuned: Some(tuned),
             self_url,
         }))
     }

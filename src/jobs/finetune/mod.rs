@@ -4,9 +4,11 @@
 //! checkpoints, and registers the merged model as `fine_tuned_model` when it succeeds.
 
 mod child;
+mod models;
 mod runner;
 pub mod spec;
 
+pub use models::ManagedModels;
 pub use runner::FineTuneRunner;
 pub use spec::FineTuneSpec;
 

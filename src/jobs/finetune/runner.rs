@@ -74,7 +74,8 @@ impl JobRunner for FineTuneRunner {
             .cloned()
             .unwrap_or_default();
         let mut done: Option<Value> = None;
-        let mut trained_tokens = 0u64;
+        let mut trained_tokens = ctx.job.state["trained_tokens"].as_u64().unwrap_or(0);
+        let mut total_steps = Value::Null;
         loop {
             let report = tokio::select! {
                 stop = ctx.stopped() => {
@@ -88,14 +89,14 @@ impl JobRunner for FineTuneRunner {
             match r["type"].as_str().unwrap_or("") {
                 "step" => {
                     let tps = r["tokens_per_second"].as_f64().unwrap_or(0.0);
-                    trained_tokens = r["tokens_seen"].as_u64().unwrap_or(trained_tokens);
+                    trained_tokens += r["tokens"].as_u64().unwrap_or(0);
                     let msg = format!(
                         "Step {}: training loss={:.4}",
                         r["step"].as_u64().unwrap_or(0),
                         r["train_loss"].as_f64().unwrap_or(f64::NAN)
                     );
                     ctx.event(NewEvent::metrics(msg, json!({
-                        "step": r["step"], "total_steps": r["total_steps"], "train_loss": r["train_loss"],
+                        "step": r["step"], "total_steps": total_steps, "train_loss": r["train_loss"],
                         "learning_rate": r["learning_rate"], "tokens_per_second": tps, "grad_norm": r["grad_norm"],
                         "epoch": r["epoch"],
                     })))
@@ -123,7 +124,20 @@ impl JobRunner for FineTuneRunner {
                     )))
                     .await?
                 }
-                "phase" | "started" => {
+                "started" => {
+                    total_steps = r["total_steps"].clone();
+                    let msg = format!("Training from step {} of {}", r["step"], r["total_steps"]);
+                    ctx.event(NewEvent::info(msg).with_data(r.clone())).await?;
+                }
+                "validation" => {
+                    let msg = format!(
+                        "Step {}: validation loss={:.4}",
+                        r["step"],
+                        r["valid_loss"].as_f64().unwrap_or(f64::NAN)
+                    );
+                    ctx.event(NewEvent::metrics(msg, r.clone())).await?;
+                }
+                "phase" => {
                     ctx.event(
                         NewEvent::info(
                             r["message"]
