@@ -3,7 +3,6 @@
 use anyhow::Context;
 
 use crate::config::{Cli, Command, FetchArgs};
-use crate::fetch::ModelCache;
 use crate::registry::ModelRegistry;
 
 /// Runs the parsed command line.
@@ -27,13 +26,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BenchRefine(args) => crate::bench::run_refine(args).await,
         Command::BuildDataset(args) => {
             let registry = ModelRegistry::load(&args.source.models)?;
-            let cache = ModelCache::new(
-                args.source
-                    .model_cache
-                    .clone()
-                    .unwrap_or_else(ModelCache::default_dir),
-                args.source.python.clone(),
-            );
+            let cache = args.source.cache();
             let embedder = crate::server::embedder_loader(registry, cache);
             crate::jobs::dataset::cli::run(args, embedder).await
         }
@@ -44,13 +37,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn fetch_models(args: &FetchArgs) -> anyhow::Result<()> {
     let registry = ModelRegistry::load(&args.source.models)?;
-    let cache = ModelCache::new(
-        args.source
-            .model_cache
-            .clone()
-            .unwrap_or_else(ModelCache::default_dir),
-        args.source.python.clone(),
-    );
+    let cache = args.source.cache();
     let specs: Vec<_> = if args.all {
         registry.artifacts().collect()
     } else if args.ids.is_empty() {

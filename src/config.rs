@@ -52,6 +52,18 @@ pub struct ModelSource {
     pub python: String,
 }
 
+impl ModelSource {
+    /// The model cache these settings name.
+    pub fn cache(&self) -> crate::fetch::ModelCache {
+        crate::fetch::ModelCache::new(
+            self.model_cache
+                .clone()
+                .unwrap_or_else(crate::fetch::ModelCache::default_dir),
+            self.python.clone(),
+        )
+    }
+}
+
 /// `fetch-model` arguments.
 #[derive(Debug, Clone, Args)]
 pub struct FetchArgs {

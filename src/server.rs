@@ -59,14 +59,7 @@ fn limits(config: &ServeConfig) -> Limits {
 pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
     config.validate().map_err(anyhow::Error::msg)?;
     let registry = ModelRegistry::load(&config.source.models)?;
-    let cache = ModelCache::new(
-        config
-            .source
-            .model_cache
-            .clone()
-            .unwrap_or_else(ModelCache::default_dir),
-        config.source.python.clone(),
-    );
+    let cache = config.source.cache();
     if !config.fetch {
         let spec = registry.default_model();
         if !cache.path_of(spec).is_file() {

@@ -11,10 +11,20 @@ use serde_json::{json, Value};
 
 use crate::real_dataset::{admin, spawn, upload, wait_up};
 
-async fn wait_for(client: &reqwest::Client, url: &str, done: impl Fn(&Value) -> bool) -> Value {
+/// Polls `url` until `done`; the job at `job` must not fail meanwhile.
+async fn wait_for(
+    client: &reqwest::Client,
+    url: &str,
+    job: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     for _ in 0..3000 {
+        let state = admin(client, Method::GET, job.to_string(), None).await;
+        assert!(
+            !["failed", "cancelled"].contains(&state["status"].as_str().unwrap()),
+            "{state}"
+        );
         let j = admin(client, Method::GET, url.to_string(), None).await;
-        assert_ne!(j["status"], "failed", "{j}");
         if done(&j) {
             return j;
         }
@@ -36,10 +46,22 @@ async fn a_fine_tuning_job_survives_kill_9_and_its_model_serves_refinements() {
     let client = reqwest::Client::new();
     let mut child = spawn(port, data.path());
     wait_up(&client, &base).await;
-    // The PTR sample, imported as a training file: 8 records of thought → answer.
-    let sample =
-        std::fs::read_to_string("../shared/data/ptr/ptr_thought_dataset_sampled.json").unwrap();
-    let file = upload(&client, &base, &sample).await;
+    // The 8 shortest records of the PTR sample, imported as a training file of thought → answer.
+    let sample: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string("../shared/data/ptr/ptr_thought_dataset_sampled.json").unwrap(),
+    )
+    .unwrap();
+    let mut sample: Vec<Value> = sample
+        .into_iter()
+        .filter(|r| !r["question"].as_str().unwrap().trim().is_empty())
+        .collect();
+    sample.sort_by_key(|r| r.to_string().len());
+    let file = upload(
+        &client,
+        &base,
+        &Value::Array(sample[..8].to_vec()).to_string(),
+    )
+    .await;
     let import =
         json!({"input_file": file, "input_format": "ptr_sample", "import": true, "limit": 8});
     let ds = admin(
@@ -49,12 +71,8 @@ async fn a_fine_tuning_job_survives_kill_9_and_its_model_serves_refinements() {
         Some(import),
     )
     .await;
-    let ds = wait_for(
-        &client,
-        &format!("{base}/admin/v1/jobs/{}", ds["id"].as_str().unwrap()),
-        |j| j["status"] == "succeeded",
-    )
-    .await;
+    let ds_url = format!("{base}/admin/v1/jobs/{}", ds["id"].as_str().unwrap());
+    let ds = wait_for(&client, &ds_url, &ds_url, |j| j["status"] == "succeeded").await;
     let training_file = ds["output_file_id"].as_str().unwrap().to_string();
     let meta = admin(
         &client,
@@ -68,7 +86,7 @@ async fn a_fine_tuning_job_survives_kill_9_and_its_model_serves_refinements() {
     let create = json!({
         "model": "smollm2-135m-instruct", "training_file": training_file, "suffix": "e2e", "seed": 7,
         "method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 1, "batch_size": 1}}},
-        "ptr": {"max_steps": 6, "checkpoint_every": 2, "max_seq_len": 192, "learning_rate": 0.002,
+        "ptr": {"max_steps": 6, "checkpoint_every": 2, "max_seq_len": 384, "learning_rate": 0.002,
                 "load_on_success": true, "rounds": 2},
     });
     let job = admin(
@@ -82,7 +100,7 @@ async fn a_fine_tuning_job_survives_kill_9_and_its_model_serves_refinements() {
     let id = job["id"].as_str().unwrap().to_string();
     let job_url = format!("{base}/admin/v1/fine_tuning/jobs/{id}");
     // SIGKILL once a checkpoint exists; the restarted server resumes from it.
-    wait_for(&client, &format!("{job_url}/checkpoints"), |c| {
+    wait_for(&client, &format!("{job_url}/checkpoints"), &job_url, |c| {
         !c["data"].as_array().unwrap().is_empty()
     })
     .await;
@@ -90,7 +108,7 @@ async fn a_fine_tuning_job_survives_kill_9_and_its_model_serves_refinements() {
     child.wait().await.unwrap();
     let mut child = spawn(port, data.path());
     wait_up(&client, &base).await;
-    let done = wait_for(&client, &job_url, |j| j["status"] == "succeeded").await;
+    let done = wait_for(&client, &job_url, &job_url, |j| j["status"] == "succeeded").await;
     let tuned = done["fine_tuned_model"].as_str().unwrap().to_string();
     assert!(tuned.starts_with("ft:smollm2-135m-instruct:e2e:"), "{done}");
     assert_eq!(

@@ -3,11 +3,10 @@
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::datasets::idempotency_key;
-use super::jobs::list_jobs;
+use super::jobs::{list_kind, Page};
 use super::views::job_view;
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
@@ -65,18 +64,10 @@ pub async fn create(
     Ok(Json(job_view(&job)))
 }
 
-/// Query of the list.
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    after: Option<String>,
-    limit: Option<usize>,
-}
-
-/// Lists evaluation jobs, newest first.
+/// Lists the jobs of this kind, newest first.
 pub async fn list(
     State(state): State<AppState>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    list_jobs(&state, vec![JobKind::Eval], vec![], q.after, q.limit).await
+    list_kind(&state, JobKind::Eval, query, job_view).await
 }

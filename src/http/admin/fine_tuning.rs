@@ -4,11 +4,10 @@
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::datasets::idempotency_key;
-use super::jobs::{find, list_jobs, page_limit};
+use super::jobs::{find, list_kind, page_limit, Page};
 use super::views::{job_view, list_view};
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
@@ -100,26 +99,12 @@ pub fn ft_view(job: &crate::store::JobRow) -> Value {
     v
 }
 
-/// Query of the list.
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    after: Option<String>,
-    limit: Option<usize>,
-}
-
 /// `GET /fine_tuning/jobs`.
 pub async fn list(
     State(state): State<AppState>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let Json(mut v) = list_jobs(&state, vec![JobKind::FineTune], vec![], q.after, q.limit).await?;
-    if let Some(data) = v["data"].as_array_mut() {
-        for j in data.iter_mut() {
-            j.as_object_mut().map(|o| o.remove("checkpoints"));
-        }
-    }
-    Ok(Json(v))
+    list_kind(&state, JobKind::FineTune, query, ft_view).await
 }
 
 /// `GET /fine_tuning/jobs/{id}`.
@@ -163,17 +148,17 @@ pub async fn resume(
 pub async fn checkpoints(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let limit = page_limit(q.limit)?;
+    let limit = page_limit(q.limit())?;
     let job = find(&state, id, Some(JobKind::FineTune)).await?;
     let mut all: Vec<Value> = job.state["checkpoints"]
         .as_array()
         .cloned()
         .unwrap_or_default();
     all.reverse();
-    if let Some(after) = &q.after {
+    if let Some(after) = q.after() {
         let pos = all
             .iter()
             .position(|c| c["id"].as_str() == Some(after))

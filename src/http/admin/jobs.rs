@@ -52,6 +52,7 @@ pub async fn list_jobs(
     statuses: Vec<JobStatus>,
     after: Option<String>,
     limit: Option<usize>,
+    view: fn(&JobRow) -> Value,
 ) -> Result<Json<Value>, ApiError> {
     let limit = page_limit(limit)?;
     let kinds: Vec<&'static str> = kinds.iter().map(|k| k.as_str()).collect();
@@ -62,10 +63,35 @@ pub async fn list_jobs(
         .await?;
     let has_more = rows.len() > limit;
     rows.truncate(limit);
-    Ok(Json(list_view(
-        rows.iter().map(job_view).collect(),
-        has_more,
-    )))
+    Ok(Json(list_view(rows.iter().map(view).collect(), has_more)))
+}
+
+/// The query of a kind's job list: OpenAI's cursor pagination.
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+impl Page {
+    pub fn after(&self) -> Option<&str> {
+        self.after.as_deref()
+    }
+
+    pub fn limit(&self) -> Option<usize> {
+        self.limit
+    }
+}
+
+/// `GET /<kind>/jobs`: one kind's jobs, newest first, each shown by `view`.
+pub async fn list_kind(
+    state: &AppState,
+    kind: JobKind,
+    query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    view: fn(&JobRow) -> Value,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    list_jobs(state, vec![kind], vec![], q.after, q.limit, view).await
 }
 
 /// `GET /jobs`: every kind of job.
@@ -92,7 +118,7 @@ pub async fn index(
                 .ok_or_else(|| ApiError::invalid("statuses", format!("unknown status `{s}`")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    list_jobs(&state, kinds, statuses, q.after, q.limit).await
+    list_jobs(&state, kinds, statuses, q.after, q.limit, job_view).await
 }
 
 /// A job by id, of `kind` when given (another kind's id is a 404 there).

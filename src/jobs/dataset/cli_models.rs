@@ -7,7 +7,6 @@ use super::cli::BuildDatasetArgs;
 use super::spec::DatasetSpec;
 use crate::config::DeviceSpec;
 use crate::engine::mistral::LoadOptions;
-use crate::fetch::ModelCache;
 use crate::models::{MistralLoader, ModelManager, RuntimeStore};
 use crate::registry::ModelRegistry;
 
@@ -17,13 +16,7 @@ pub async fn load_local(
     spec: &DatasetSpec,
 ) -> anyhow::Result<Arc<ModelManager>> {
     let registry = ModelRegistry::load(&args.source.models)?;
-    let cache = ModelCache::new(
-        args.source
-            .model_cache
-            .clone()
-            .unwrap_or_else(ModelCache::default_dir),
-        args.source.python.clone(),
-    );
+    let cache = args.source.cache();
     let options = LoadOptions {
         device: DeviceSpec::Cpu,
         max_num_seqs: 16,
