@@ -298,6 +298,15 @@ impl JobRunner for EvalRunner {
             }
             Err(e) => return Err(JobFailure::failed("eval_failed", e.to_string())),
         };
+        if report.failed_items > 0 && report.tables.iter().all(|t| t.items == 0) {
+            return Err(JobFailure::failed(
+                "eval_failed",
+                format!(
+                    "all {} items failed; see the job's events",
+                    report.failed_items
+                ),
+            ));
+        }
         let mut files = serde_json::Map::new();
         for name in ["report.md", "summary.json", "accuracy.svg", "items.jsonl"] {
             let path = out.join(name);

@@ -61,7 +61,7 @@ pub async fn admin_app(engine: FakeEngine, dir: &std::path::Path) -> (Router, Ap
         models.clone(),
         ptr_server::fetch::ModelCache::new(dir.join("cache"), "python3"),
         embedder,
-        None,
+        Some("public-key".into()),
     )
     .unwrap()
     .unwrap();
@@ -540,4 +540,64 @@ async fn a_job_left_running_by_a_crash_resumes_and_writes_each_record_once() {
         line,
         "the record from before the crash is kept"
     );
+}
+
+#[tokio::test]
+async fn an_eval_job_scores_rounds_reports_files_and_rejects_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, state) = admin_app(engine(), dir.path()).await;
+    // The job calls the server over HTTP, as it would in production.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = app.clone();
+    tokio::spawn(async move { axum::serve(listener, served).await });
+    *state.admin.as_ref().unwrap().self_url.lock().unwrap() = Some(format!("http://{addr}"));
+    let gsm: String = std::fs::read_to_string("tests/data/eval/gsm8k_test.jsonl").unwrap();
+    let (s, _, body) = send(&app, upload("gsm.jsonl", "evals", gsm.as_bytes())).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let file = serde_json::from_str::<Value>(&body).unwrap()["id"].clone();
+    let spec = json!({"tasks": [{"task": "gsm8k", "file": file}], "model": FAKE, "rounds": 2, "limit": 3, "max_tokens": 32});
+    let (s, body) = post_json(&app, "/admin/v1/evals/jobs", &spec, None).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let job = wait_job(&app, &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["progress"], json!({"done": 3, "total": 3}));
+    let table = &job["summary"][0];
+    assert_eq!(table["task"], "gsm8k");
+    assert_eq!(table["rows"].as_array().unwrap().len(), 2, "{table}");
+    assert_eq!(table["items"], 3, "{table}");
+    let report = content(&app, &job["result_files"]["report.md"]).await;
+    assert!(report.contains("gsm8k"), "{report}");
+    let chart = content(&app, &job["result_files"]["accuracy.svg"]).await;
+    assert!(
+        chart.starts_with("<svg") || chart.contains("<svg"),
+        "an SVG chart"
+    );
+    // Bad input: a missing file, a file of the wrong shape, an unknown model.
+    let cases = [
+        (
+            json!({"tasks": [{"task": "gsm8k", "file": "file-nope"}], "model": FAKE}),
+            "tasks[0].file",
+        ),
+        (
+            json!({"tasks": [{"task": "arc", "file": file}], "model": FAKE}),
+            "tasks[0].file",
+        ),
+        (
+            json!({"tasks": [{"task": "gsm8k", "file": file}], "model": "nope"}),
+            "model",
+        ),
+        (
+            json!({"tasks": [{"task": "gsm8k", "file": file}], "model": FAKE, "rounds": 0}),
+            "rounds",
+        ),
+    ];
+    for (body, param) in cases {
+        let (s, text) = post_json(&app, "/admin/v1/evals/jobs", &body, None).await;
+        assert_error(s, &text, StatusCode::BAD_REQUEST, Some(param));
+    }
 }
