@@ -8,6 +8,7 @@ mod eval;
 mod fake_chat;
 mod models;
 mod real_chat;
+mod real_concurrency;
 mod real_dataset;
 mod real_finetune;
 mod real_models;
