@@ -113,7 +113,7 @@ async fn a_real_dataset_job_survives_kill_9_and_uses_a_remote_strong_model() {
     let client = reqwest::Client::new();
     let mut child = spawn(port, data.path());
     wait_up(&client, &base).await;
-    let questions: String = std::fs::read_to_string("../shared/data/eval/gsm8k_train.jsonl")
+    let questions: String = std::fs::read_to_string("tests/data/eval/gsm8k_train.jsonl")
         .unwrap()
         .lines()
         .take(4)

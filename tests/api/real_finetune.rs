@@ -46,22 +46,10 @@ async fn a_fine_tuning_job_survives_kill_9_and_its_model_serves_refinements() {
     let client = reqwest::Client::new();
     let mut child = spawn(port, data.path());
     wait_up(&client, &base).await;
-    // The 8 shortest records of the PTR sample, imported as a training file of thought → answer.
-    let sample: Vec<Value> = serde_json::from_str(
-        &std::fs::read_to_string("../shared/data/ptr/ptr_thought_dataset_sampled.json").unwrap(),
-    )
-    .unwrap();
-    let mut sample: Vec<Value> = sample
-        .into_iter()
-        .filter(|r| !r["question"].as_str().unwrap().trim().is_empty())
-        .collect();
-    sample.sort_by_key(|r| r.to_string().len());
-    let file = upload(
-        &client,
-        &base,
-        &Value::Array(sample[..8].to_vec()).to_string(),
-    )
-    .await;
+    // The 8 shortest records of the PTR sample (tests/data/README.md), imported as a training
+    // file of thought → answer.
+    let sample = std::fs::read_to_string("tests/data/ptr/ptr_sample_short.json").unwrap();
+    let file = upload(&client, &base, &sample).await;
     let import =
         json!({"input_file": file, "input_format": "ptr_sample", "import": true, "limit": 8});
     let ds = admin(
