@@ -1,38 +1,14 @@
-//! The admin token check: constant-time over SHA-256 digests, so neither the content nor the
-//! length of the token leaks through timing.
+//! The admin token check, with the same digest comparison and `Bearer` parsing as the `/v1` API
+//! keys ([`crate::http::auth`]): neither the token's content nor its length leaks through timing.
 
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::error::{ApiError, ErrorKind};
+use crate::http::auth::bearer_token;
 use crate::http::state::AppState;
-
-/// The SHA-256 of the admin token (the token itself is not kept).
-#[derive(Clone)]
-pub struct TokenDigest([u8; 32]);
-
-impl TokenDigest {
-    pub fn new(token: &str) -> Self {
-        Self(Sha256::digest(token.trim().as_bytes()).into())
-    }
-
-    /// Whether `presented` is the token, in constant time.
-    pub fn matches(&self, presented: &str) -> bool {
-        let d: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
-        self.0.ct_eq(&d).into()
-    }
-}
-
-/// `Bearer <token>`, the scheme matched case-insensitively.
-pub fn bearer(req: &Request) -> Option<&str> {
-    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, rest) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-}
 
 /// Lets a request through only with the admin token.
 pub async fn require_admin_token(
@@ -43,8 +19,13 @@ pub async fn require_admin_token(
     let Some(admin) = state.admin.as_ref() else {
         return ApiError::new(ErrorKind::NotFound, "No such route; see /docs").into_response();
     };
-    match bearer(&req) {
-        Some(t) if admin.token.matches(t) => next.run(req).await,
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token);
+    match presented {
+        Some(t) if admin.token.accepts(t) => next.run(req).await,
         Some(_) => {
             ApiError::new(ErrorKind::Unauthorized, "Incorrect admin token provided").into_response()
         }
@@ -53,20 +34,5 @@ pub async fn require_admin_token(
             "The admin API needs `Authorization: Bearer <admin token>` (set with --admin-token)",
         )
         .into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::TokenDigest;
-
-    #[test]
-    fn matches_only_the_token() {
-        let t = TokenDigest::new("s3cret");
-        assert!(t.matches("s3cret"));
-        assert!(t.matches(" s3cret "));
-        assert!(!t.matches("s3cre"));
-        assert!(!t.matches("s3cret2"));
-        assert!(!t.matches(""));
     }
 }

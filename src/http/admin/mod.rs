@@ -24,11 +24,10 @@ use super::state::AppState;
 use crate::jobs::JobManager;
 use crate::store::Store;
 
-pub use auth::TokenDigest;
-
 /// What the admin routes need.
 pub struct Admin {
-    pub token: TokenDigest,
+    /// The admin token, as a digest.
+    pub token: crate::http::auth::ApiKeys,
     pub store: Arc<Store>,
     pub jobs: Arc<JobManager>,
     /// Largest file upload in bytes.
@@ -138,7 +137,7 @@ impl Admin {
         jobs.start()?;
         tracing::info!(data_dir = %dir.display(), "admin API on at /admin/v1");
         Ok(Some(Self {
-            token: TokenDigest::new(token),
+            token: crate::http::auth::ApiKeys::new(std::slice::from_ref(token)),
             store,
             jobs,
             max_file_bytes: config.max_file_bytes,
