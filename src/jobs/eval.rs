@@ -138,33 +138,41 @@ pub struct EvalRunner {
     pub dir: PathBuf,
 }
 
-struct Events {
-    ctx: JobContext,
-    rt: tokio::runtime::Handle,
+/// What the harness reports, in order.
+enum Report {
+    Progress(Progress),
+    Note(String),
 }
+
+/// The harness's progress sink: reports go, in order, to one task that records them in the
+/// job (the harness runs on a thread of its own and must not wait on the store).
+struct Events(tokio::sync::mpsc::UnboundedSender<Report>);
 
 impl ProgressSink for Events {
     fn progress(&self, p: Progress) {
-        let ctx = self.ctx.clone();
-        self.rt.spawn(async move {
-            let _ = ctx
-                .patch(json!({"progress": {"done": p.done, "total": p.total}}))
-                .await;
-            let _ = ctx
-                .event(NewEvent::metrics(
-                    format!("{}/{} items", p.done, p.total),
-                    json!({"done": p.done, "total": p.total}),
-                ))
-                .await;
-        });
+        let _ = self.0.send(Report::Progress(p));
     }
 
     fn note(&self, message: &str) {
-        let ctx = self.ctx.clone();
-        let message = message.to_string();
-        self.rt.spawn(async move {
-            let _ = ctx.event(NewEvent::info(message)).await;
-        });
+        let _ = self.0.send(Report::Note(message.to_string()));
+    }
+}
+
+/// Records the harness's reports in the job until the sink is dropped.
+async fn record_reports(ctx: JobContext, mut rx: tokio::sync::mpsc::UnboundedReceiver<Report>) {
+    while let Some(report) = rx.recv().await {
+        let _ = match report {
+            Report::Progress(p) => {
+                let data = json!({"done": p.done, "total": p.total});
+                let _ = ctx.patch(json!({ "progress": data })).await;
+                ctx.event(NewEvent::metrics(
+                    format!("{}/{} items", p.done, p.total),
+                    data,
+                ))
+                .await
+            }
+            Report::Note(message) => ctx.event(NewEvent::info(message)).await,
+        };
     }
 }
 
@@ -262,10 +270,9 @@ impl JobRunner for EvalRunner {
             out: out.clone(),
         };
         let cancel = Arc::new(AtomicBool::new(false));
-        let sink = Events {
-            ctx: ctx.clone(),
-            rt: tokio::runtime::Handle::current(),
-        };
+        let (reports, received) = tokio::sync::mpsc::unbounded_channel();
+        let sink = Events(reports);
+        let recorder = tokio::spawn(record_reports(ctx.clone(), received));
         let flag = cancel.clone();
         let watcher = ctx.clone();
         let stop = tokio::spawn(async move {
@@ -290,6 +297,8 @@ impl JobRunner for EvalRunner {
             .await
             .unwrap_or_else(|_| Err(anyhow::anyhow!("the evaluation thread died")));
         stop.abort();
+        // The sink went with the thread: every report is recorded before the job ends.
+        let _ = recorder.await;
         let report = match result {
             Ok(r) => r,
             Err(e) if cancel.load(Ordering::SeqCst) => {
