@@ -3,8 +3,11 @@
 //! `subtle`'s constant-time equality, so neither its bytes nor its length leak through timing.
 //! The `Bearer` scheme is matched case-insensitively, as RFC 7235 says.
 
+use axum::http::{header, HeaderMap};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::error::{ApiError, ErrorKind};
 
 /// The accepted keys, as digests.
 pub struct ApiKeys(Vec<[u8; 32]>);
@@ -37,6 +40,27 @@ impl ApiKeys {
             .iter()
             .fold(subtle::Choice::from(0), |acc, k| acc | k.ct_eq(&d))
             .into()
+    }
+}
+
+impl ApiKeys {
+    /// Checks a request's `Authorization: Bearer` header against these keys: `missing` is the
+    /// 401's message without a Bearer token, `wrong` with one that is not a key.
+    pub fn authorize(
+        &self,
+        headers: &HeaderMap,
+        missing: &str,
+        wrong: &str,
+    ) -> Result<(), ApiError> {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer_token);
+        match presented {
+            Some(key) if self.accepts(key) => Ok(()),
+            Some(_) => Err(ApiError::new(ErrorKind::Unauthorized, wrong)),
+            None => Err(ApiError::new(ErrorKind::Unauthorized, missing)),
+        }
     }
 }
 

@@ -4,34 +4,23 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::bearer_token;
 use super::state::AppState;
-use crate::error::{ApiError, ErrorKind};
 
 /// Rejects `/v1` requests without a configured Bearer key (when any are configured).
 pub async fn require_api_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if state.api_keys.is_empty() {
         return next.run(req).await;
     }
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token);
-    match presented {
-        Some(key) if state.api_keys.accepts(key) => next.run(req).await,
-        Some(_) => {
-            ApiError::new(ErrorKind::Unauthorized, "Incorrect API key provided").into_response()
-        }
-        None => ApiError::new(
-            ErrorKind::Unauthorized,
-            "Missing API key: send `Authorization: Bearer <key>`",
-        )
-        .into_response(),
+    match state.api_keys.authorize(
+        req.headers(),
+        "Missing API key: send `Authorization: Bearer <key>`",
+        "Incorrect API key provided",
+    ) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
     }
 }
 

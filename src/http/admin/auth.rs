@@ -2,12 +2,10 @@
 //! keys ([`crate::http::auth`]): neither the token's content nor its length leaks through timing.
 
 use axum::extract::{Request, State};
-use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::{ApiError, ErrorKind};
-use crate::http::auth::bearer_token;
 use crate::http::state::AppState;
 
 /// Lets a request through only with the admin token.
@@ -19,20 +17,12 @@ pub async fn require_admin_token(
     let Some(admin) = state.admin.as_ref() else {
         return ApiError::new(ErrorKind::NotFound, "No such route; see /docs").into_response();
     };
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token);
-    match presented {
-        Some(t) if admin.token.accepts(t) => next.run(req).await,
-        Some(_) => {
-            ApiError::new(ErrorKind::Unauthorized, "Incorrect admin token provided").into_response()
-        }
-        None => ApiError::new(
-            ErrorKind::Unauthorized,
-            "The admin API needs `Authorization: Bearer <admin token>` (set with --admin-token)",
-        )
-        .into_response(),
+    match admin.token.authorize(
+        req.headers(),
+        "The admin API needs `Authorization: Bearer <admin token>` (set with --admin-token)",
+        "Incorrect admin token provided",
+    ) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
     }
 }
