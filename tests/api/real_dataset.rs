@@ -19,8 +19,28 @@ pub fn binary() -> String {
     std::env::var("PTR_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ptr-server").to_string())
 }
 
-/// The real binary serving with the admin API on `port` over `data`.
-pub fn spawn(port: u16, data: &std::path::Path) -> tokio::process::Child {
+/// A free loopback port, its base URL, and a client.
+pub fn endpoint() -> (u16, String, reqwest::Client) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    (
+        port,
+        format!("http://127.0.0.1:{port}"),
+        reqwest::Client::new(),
+    )
+}
+
+/// Starts the real binary with the admin API on `port` over `data`, and waits until it is ready.
+pub async fn start(port: u16, data: &std::path::Path) -> tokio::process::Child {
+    let child = spawn(port, data);
+    wait_up(&reqwest::Client::new(), &format!("http://127.0.0.1:{port}")).await;
+    child
+}
+
+fn spawn(port: u16, data: &std::path::Path) -> tokio::process::Child {
     tokio::process::Command::new(binary())
         .args([
             "serve",
@@ -76,7 +96,7 @@ pub async fn upload(client: &reqwest::Client, base: &str, content: &str) -> Stri
 }
 
 /// Waits for `/ready`.
-pub async fn wait_up(client: &reqwest::Client, base: &str) {
+async fn wait_up(client: &reqwest::Client, base: &str) {
     for _ in 0..600 {
         if client
             .get(format!("{base}/ready"))
@@ -104,15 +124,8 @@ pub fn sse_events(body: &str) -> Vec<Value> {
 async fn a_real_dataset_job_survives_kill_9_and_uses_a_remote_strong_model() {
     let (strong_server, strong_base, _) = ready_real_server(&[]).await;
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let mut child = spawn(port, data.path());
-    wait_up(&client, &base).await;
+    let (port, base, client) = endpoint();
+    let mut child = start(port, data.path()).await;
     let questions: String = std::fs::read_to_string("tests/data/eval/gsm8k_train.jsonl")
         .unwrap()
         .lines()
@@ -146,8 +159,7 @@ async fn a_real_dataset_job_survives_kill_9_and_uses_a_remote_strong_model() {
     }
     child.start_kill().unwrap();
     child.wait().await.unwrap();
-    let mut child = spawn(port, data.path());
-    wait_up(&client, &base).await;
+    let mut child = start(port, data.path()).await;
     let done = loop {
         let j = admin(&client, reqwest::Method::GET, job_url.clone(), None).await;
         if ["succeeded", "failed", "cancelled"].contains(&j["status"].as_str().unwrap()) {

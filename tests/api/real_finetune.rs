@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::real_dataset::{admin, spawn, upload, wait_up};
+use crate::real_dataset::{admin, endpoint, start, upload};
 
 /// Polls `url` until `done`; the job at `job` must not fail meanwhile.
 async fn wait_for(
@@ -37,15 +37,8 @@ async fn wait_for(
 async fn a_fine_tuning_job_survives_kill_9_and_its_model_serves_refinements() {
     crate::common::ensure_default_model();
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let mut child = spawn(port, data.path());
-    wait_up(&client, &base).await;
+    let (port, base, client) = endpoint();
+    let mut child = start(port, data.path()).await;
     // The 8 shortest records of the PTR sample (tests/data/README.md), imported as a training
     // file of thought → answer.
     let sample = std::fs::read_to_string("tests/data/ptr/ptr_sample_short.json").unwrap();
@@ -94,8 +87,7 @@ async fn a_fine_tuning_job_survives_kill_9_and_its_model_serves_refinements() {
     .await;
     child.start_kill().unwrap();
     child.wait().await.unwrap();
-    let mut child = spawn(port, data.path());
-    wait_up(&client, &base).await;
+    let mut child = start(port, data.path()).await;
     let done = wait_for(&client, &job_url, &job_url, |j| j["status"] == "succeeded").await;
     let tuned = done["fine_tuned_model"].as_str().unwrap().to_string();
     assert!(tuned.starts_with("ft:smollm2-135m-instruct:e2e:"), "{done}");
