@@ -8,7 +8,7 @@ VENV ?= $(HOME)/.cache/ptr-server/venv
 OPENAI_SDK ?= openai==3.57.0
 ARGS ?=
 
-.PHONY: run test build fetch openapi bench eval
+.PHONY: run test build fetch openapi bench eval cuda-build docker-base docker-test
 
 run:
 	cargo run -- serve --fetch $(ARGS)
@@ -36,3 +36,18 @@ bench:
 
 eval:
 	cargo run --quiet -- eval $(ARGS)
+
+# --features cuda, for compute capability $(CUDA_COMPUTE_CAP) (90 = H100/H200), in its own target
+# dir; CUDA 13.0 from PyPI wheels, no GPU needed to build. Output: .dist/ptr-server-cuda.xz
+CUDA_COMPUTE_CAP ?= 90
+cuda-build:
+	CUDA_COMPUTE_CAP=$(CUDA_COMPUTE_CAP) bash scripts/cuda-build.sh
+
+# Local stand-ins for the Dockerfiles' base images (debootstrap + docker import), for machines
+# that reach Debian's mirror but no image registry.
+docker-base:
+	bash docker/base-images.sh
+
+# Builds the CPU image and checks it end to end (chat, refinement stream, Prometheus, docker stop).
+docker-test:
+	bash docker/test.sh

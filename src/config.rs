@@ -13,8 +13,18 @@ use crate::bench::{BenchArgs, BenchRefineArgs};
 #[derive(Debug, Parser)]
 #[command(name = "ptr-server", version, about)]
 pub struct Cli {
+    /// Log lines on stderr: `text` for people, `json` (one object a line) for log collectors.
+    #[arg(long, global = true, env = "PTR_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// The subcommands of the one binary.
@@ -247,6 +257,7 @@ impl ServeConfig {
         if self.admin.max_running_jobs == 0 {
             return Err("--max-running-jobs must be at least 1".into());
         }
+        crate::engine::placement::placement(self.device)?;
         Ok(())
     }
 }
@@ -272,6 +283,16 @@ impl FromStr for DeviceSpec {
                 .and_then(|n| n.parse().ok())
                 .map(Self::Cuda)
                 .ok_or_else(|| format!("unknown device `{s}`: use cpu, cuda, cuda:N or metal")),
+        }
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+            Self::Metal => f.write_str("metal"),
         }
     }
 }

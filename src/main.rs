@@ -9,14 +9,17 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let cli = ptr_server::config::Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,mistralrs_core=warn".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = ptr_server::config::Cli::parse();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        ptr_server::config::LogFormat::Text => logs.init(),
+        ptr_server::config::LogFormat::Json => logs.json().init(),
+    }
     #[cfg(unix)]
     if matches!(cli.command, ptr_server::config::Command::Train(_)) {
         tune_allocator_for_training()?;

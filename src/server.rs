@@ -105,6 +105,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
         cache.clone(),
         embedder_loader(registry.clone(), cache),
         config.api_keys.first().cloned(),
+        config.device,
     )? {
         state = state.with_admin(admin);
     }

@@ -9,6 +9,7 @@ mod continuation;
 pub mod fake;
 pub mod mistral;
 mod mistral_stream;
+pub mod placement;
 mod recycle;
 mod stats;
 

@@ -62,9 +62,9 @@ pub struct Recycler {
 
 async fn build_here(dir: &Path, file: &str, opts: &LoadOptions) -> anyhow::Result<Model> {
     let prefix = (opts.prefix_cache_n > 0).then_some(opts.prefix_cache_n);
-    GgufModelBuilder::new(dir.to_string_lossy(), vec![file.to_string()])
+    let builder = GgufModelBuilder::new(dir.to_string_lossy(), vec![file.to_string()]);
+    super::placement::place(builder, opts.device)?
         .with_token_source(TokenSource::None)
-        .with_device(opts.device.to_candle()?)
         .with_max_num_seqs(opts.max_num_seqs)
         .with_prefix_cache_n(prefix)
         .build()

@@ -50,6 +50,10 @@ pub struct TrainArgs {
     /// Show a progress bar on stderr even when stderr is not a terminal.
     #[arg(long)]
     pub progress: bool,
+    /// Where the model trains: `cpu`, `cuda` (a CUDA build) or `metal`. Off the CPU the frozen
+    /// projections use candle's own matmul and backward.
+    #[arg(long, env = "PTR_DEVICE", default_value = "cpu")]
+    pub device: crate::config::DeviceSpec,
 }
 
 /// The subcommand: runs [`run`] on a blocking thread, SIGTERM asking it to stop after a step.
@@ -68,7 +72,14 @@ pub async fn command(args: TrainArgs) -> anyhow::Result<()> {
     let progress = args.progress || std::io::stderr().is_terminal();
     let reporter = Reporter::new(progress);
     tokio::task::spawn_blocking(move || {
-        let result = TrainConfig::load(&args.config).and_then(|cfg| run(&cfg, &reporter, &STOP));
+        let result = args
+            .device
+            .to_candle()
+            .map_err(|e| anyhow::anyhow!("--device {}: {e}", args.device))
+            .and_then(|device| {
+                let cfg = TrainConfig::load(&args.config)?;
+                run(&cfg, &reporter, &STOP, &device)
+            });
         if let Err(e) = &result {
             if e.downcast_ref::<Stopped>().is_none() {
                 reporter.emit(&Event::Error {
@@ -189,11 +200,16 @@ fn finish(
 }
 
 /// Runs a whole training job: load, tokenise, train (resuming), checkpoint, export, report.
-pub fn run(cfg: &TrainConfig, reporter: &Reporter, stop: &AtomicBool) -> anyhow::Result<()> {
+pub fn run(
+    cfg: &TrainConfig,
+    reporter: &Reporter,
+    stop: &AtomicBool,
+    device: &Device,
+) -> anyhow::Result<()> {
     let hp = &cfg.hyperparameters;
     let out = &cfg.output_dir;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let (mut t, valid, content) = prepare(cfg, reporter, &Device::Cpu)?;
+    let (mut t, valid, content) = prepare(cfg, reporter, device)?;
     let arch = format!("{:?}", t.base.config.arch).to_lowercase();
     let csv = out.join("metrics.csv");
     let mut rows: Vec<MetricsRow> = report::read_csv(&csv)

@@ -89,6 +89,7 @@ impl Admin {
         cache: crate::fetch::ModelCache,
         embedder: crate::jobs::dataset::EmbedderLoader,
         api_key: Option<String>,
+        device: crate::config::DeviceSpec,
     ) -> anyhow::Result<Option<Self>> {
         use anyhow::Context;
         let Some(token) = &config.admin_token else {
@@ -130,6 +131,7 @@ impl Admin {
             Arc::new(crate::jobs::finetune::FineTuneRunner {
                 models: tuned.clone(),
                 exe: std::env::current_exe().context("cannot find this program to run `train`")?,
+                device,
                 jobs_dir: dir.join("fine_tuning"),
             }),
         );

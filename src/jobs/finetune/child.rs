@@ -16,8 +16,13 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// Starts `exe train --config config` with stderr going to `log`.
-    pub fn spawn(exe: &Path, config: &Path, log: &Path) -> std::io::Result<Self> {
+    /// Starts `exe train --config config --device device` with stderr going to `log`.
+    pub fn spawn(
+        exe: &Path,
+        config: &Path,
+        log: &Path,
+        device: crate::config::DeviceSpec,
+    ) -> std::io::Result<Self> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -26,6 +31,8 @@ impl Trainer {
             .arg("train")
             .arg("--config")
             .arg(config)
+            .arg("--device")
+            .arg(device.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))

@@ -20,6 +20,8 @@ pub struct FineTuneRunner {
     pub models: Arc<dyn TunedModels>,
     /// The `ptr-server` binary that runs `train`.
     pub exe: PathBuf,
+    /// The device the trainer runs on: the server's own `--device`.
+    pub device: crate::config::DeviceSpec,
     /// Where each job's trainer output lives (`<dir>/<job id>/`).
     pub jobs_dir: PathBuf,
 }
@@ -67,7 +69,7 @@ impl JobRunner for FineTuneRunner {
         )
         .await?;
         let log = dir.join("trainer.log");
-        let mut trainer = Trainer::spawn(&self.exe, &config_path, &log)
+        let mut trainer = Trainer::spawn(&self.exe, &config_path, &log, self.device)
             .map_err(|e| failed("trainer_failed", format!("cannot start the trainer: {e}")))?;
         let mut checkpoints: Vec<Value> = ctx.job.state["checkpoints"]
             .as_array()

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# There, on a lent GPU machine: joins what scripts/gpu-pack.sh carried and runs the checks of
+# README "Run on a GPU" on --device cuda: a chat, a 3-round refinement, `bench` at 1, 8 and 32
+# streams, `bench-refine` (a second server with --prefix-cache 0 for the cold side) and a short
+# fine-tuning run with its tokens/s. Logs and figures go to $OUT (they come back).
+set -uo pipefail
+REPO=$PWD
+D=${PTRDEV:-/root/ptrdev}
+OUT=${OUT:-/tmp/ptr-gpu-out}
+M=smollm2-135m-instruct
+mkdir -p "$OUT" && cd "$D" || exit 1
+if [ -f model.part2 ]; then
+  cat model.part1 model.part2 >model.gguf && sha256sum -c model.sha256 || exit 1
+  mkdir -p cache/$M && mv model.gguf cache/$M/SmolLM2-135M-Instruct.Q4_1.gguf && rm model.part*
+fi
+[ -x ptr-server ] || { xz -dc ptr-server-cuda.xz >ptr-server && chmod +x ptr-server; }
+SP=$(/opt/torch/.venv/bin/python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+export LD_LIBRARY_PATH="$SP/nvidia/cu13/lib:/usr/local/nvidia/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+ldd ./ptr-server | grep 'not found' && exit 1
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+
+serve() { # serve PORT [FLAGS...]: starts a server on the GPU, waits until ready
+  local port=$1; shift
+  ./ptr-server serve --device cuda --models "$REPO/models.toml" --model-cache cache \
+    --data-dir "data-$port" --port "$port" "$@" >"$OUT/server-$port.log" 2>&1 &
+  for _ in $(seq 180); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && return 0; sleep 1; done
+  tail -30 "$OUT/server-$port.log"; return 1
+}
+t0=$(date +%s.%N)
+serve 8080 || exit 1
+echo "ready after $(echo "$(date +%s.%N) - $t0" | bc) s" | tee "$OUT/ready.txt"
+serve 8081 --prefix-cache 0 || exit 1
+
+echo "== chat"
+curl -s http://127.0.0.1:8080/v1/chat/completions -H 'content-type: application/json' -d '{
+  "messages": [{"role": "user", "content": "Name three colours."}], "temperature": 0, "max_tokens": 32}' \
+  | tee "$OUT/chat.json"; echo
+echo "== 3-round refinement (128-token rounds)"
+s=$(date +%s.%N)
+curl -sN http://127.0.0.1:8080/v1/refinements -H 'content-type: application/json' -d '{
+  "messages": [{"role": "user", "content": "What is 17 * 23? Think step by step."}],
+  "temperature": 0, "max_tokens": 128, "refinement": {"rounds": 3}}' >"$OUT/refine.sse"
+echo "$(grep -c '^event: round.completed' "$OUT/refine.sse") rounds in $(echo "$(date +%s.%N) - $s" | bc) s"
+for c in 1 8 32; do
+  echo "== bench: $c concurrent streams"
+  ./ptr-server bench --url http://127.0.0.1:8080 --model $M --requests $((c < 4 ? 8 : c * 2)) \
+    --concurrency $c --stream --max-tokens 128 | tee "$OUT/bench-$c.txt"
+done
+echo "== bench-refine"
+./ptr-server bench-refine --url http://127.0.0.1:8080 --cold-url http://127.0.0.1:8081 --model $M \
+  | tee "$OUT/bench-refine.txt"
+kill %1 %2 2>/dev/null; wait 2>/dev/null
+
+echo "== fine-tuning on the GPU (LoRA r=8, 8 PTR records, 20 steps)"
+python3 "$REPO/bench/ptr_sample_jsonl.py" "$REPO/tests/data/ptr/ptr_sample_short.json" train.jsonl 8
+cat >train.json <<JSON
+{"base_model_path": "cache/$M/SmolLM2-135M-Instruct.Q4_1.gguf", "training_file": "train.jsonl",
+ "output_dir": "ft", "hyperparameters": {"max_steps": 20, "checkpoint_every": 20, "max_seq_len": 512}}
+JSON
+timeout 240 ./ptr-server train --config train.json --device cuda >"$OUT/train.jsonl" 2>"$OUT/train.log"
+echo "train exit $?"
+python3 - "$OUT/train.jsonl" <<'PY'
+import json, sys
+steps = [json.loads(l) for l in open(sys.argv[1]) if '"step"' in l]
+steps = [s for s in steps if s.get("event", s.get("type")) == "step" or "tokens_per_second" in s]
+for s in steps[-3:]:
+    print({k: s.get(k) for k in ("step", "train_loss", "tokens_per_second")})
+PY
+tail -3 "$OUT/train.jsonl"
