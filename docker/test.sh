@@ -106,7 +106,8 @@ grep -q '^event: refinement.completed' "$WORK/refine.sse" && [ "$rounds" = 2 ] \
 
 # --- metrics, scraped by a real Prometheus ------------------------------------------------------
 say "Prometheus scrape"
-curl -fsS "http://127.0.0.1:$PORT/metrics" | grep -q '^ptr_http_requests_total' && ok "/metrics exposes ptr_* series"
+curl -fsS "http://127.0.0.1:$PORT/metrics" >"$WORK/metrics.txt" || fail "/metrics"
+grep -q '^ptr_http_requests_total' "$WORK/metrics.txt" && ok "/metrics exposes ptr_* series" || fail "no ptr_http_requests_total in /metrics"
 sed "s/ptr-server:8080/127.0.0.1:$PORT/; s/scrape_interval: 5s/scrape_interval: 1s/" docker/prometheus.yml >"$WORK/prom.yml"
 prometheus --config.file="$WORK/prom.yml" --storage.tsdb.path="$WORK/tsdb" \
   --web.listen-address="127.0.0.1:$PROM_PORT" >"$WORK/prom.log" 2>&1 &
