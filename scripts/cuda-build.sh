@@ -6,11 +6,13 @@
 # Output: $DIST/ptr-server-cuda.xz (stripped, xz) and its NEEDED libraries. See README "Run on a GPU".
 #   CUDA_COMPUTE_CAP  GPU generation the kernels are built for (default 90: H100/H200)
 #   CU_ROOT           where the toolkit is unpacked (~1.2 GB; downloaded once, ~650 MB)
-#   CARGO_TARGET_DIR  its own target dir, so the CPU build's artefacts are never invalidated
+#   CUDA_TARGET_DIR   its own target dir (default ~/.cache/ptr-server/target-cuda), so the CPU
+#                     build's artefacts are never invalidated
 set -euo pipefail
 SRC=${SRC:-$(cd "$(dirname "$0")/.." && pwd)}         # the ptr-server checkout
 CU_ROOT=${CU_ROOT:-$HOME/.cache/ptr-server/cuda13}   # toolkit from PyPI wheels (~1.2 GB)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/ptr-server/target-cuda}
+# Not CARGO_TARGET_DIR: the Makefile exports that one for the CPU build.
+export CARGO_TARGET_DIR=${CUDA_TARGET_DIR:-$HOME/.cache/ptr-server/target-cuda}
 DIST=${DIST:-$SRC/.dist}                             # name it in the device run's `carry`
 CUDA_HOME=$CU_ROOT/nvidia/cu13
 # 1. Toolkit: the CUDA 13.0.2 wheels that torch 2.11.0 pins, so the SONAMEs match the GPU venv.
