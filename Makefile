@@ -28,6 +28,14 @@ test: $(VENV)/.installed
 	cargo run --quiet -- fetch-model smollm2-135m-instruct all-minilm-l6-v2
 	PTR_TEST_PYTHON=$(VENV)/bin/python cargo test -- --test-threads=2
 
+# The reliability suite (tests/reliability/README.md) on a live server with the real default model:
+# schemathesis, load at 4x --max-concurrent, client disconnects, SIGTERM. RELIABILITY=quick is the
+# bounded form for CI; PTR_BIN=<binary> tests that binary instead of the debug build.
+.PHONY: reliability
+reliability:
+	test -n "$(PTR_BIN)" || cargo build --quiet
+	python3 tests/reliability/run.py --mode $(or $(RELIABILITY),full)
+
 openapi:
 	cargo run --quiet -- openapi > openapi/openapi.json
 

@@ -15,8 +15,8 @@ use super::sse::{request_id, StreamGuard};
 use super::state::AppState;
 use super::validate::validate;
 use super::wire::{
-    AssistantMessage, ChatCompletion, ChatCompletionRequest, Choice, RefinementReport, RoundReport,
-    Usage,
+    AssistantMessage, ChatCompletion, ChatCompletionRequest, ChatStreamEvent, Choice,
+    RefinementReport, RoundReport, Usage,
 };
 use crate::error::{ApiError, ErrorEnvelope, ErrorKind};
 use crate::refine::{RefineEvent, RefineSummary, Refiner, RoundRecord};
@@ -67,9 +67,25 @@ fn completion(meta: CompletionMeta, summary: &RefineSummary) -> ChatCompletion {
     post,
     path = "/v1/chat/completions",
     tag = "chat",
-    request_body = ChatCompletionRequest,
+    request_body(content = ChatCompletionRequest, examples(
+        ("refined" = (summary = "Up to three rounds, stopping when the answer stops changing", value = json!({
+            "model": "smollm2-135m-instruct",
+            "messages": [{"role": "user", "content": "What is the capital of France?"}],
+            "temperature": 0, "max_tokens": 64,
+            "refinement": {"rounds": 3, "early_stop": true}
+        }))),
+        ("streamed" = (summary = "Two rounds, streamed: round 1 as `reasoning_content`, round 2 as `content`", value = json!({
+            "messages": [{"role": "user", "content": "Name three primary colors."}],
+            "temperature": 0, "max_tokens": 64, "stream": true,
+            "stream_options": {"include_usage": true},
+            "refinement": {"rounds": 2}
+        }))),
+    )),
     responses(
-        (status = 200, description = "The completion; with `stream: true`, an SSE stream of `chat.completion.chunk`s ending in `data: [DONE]`", body = ChatCompletion),
+        (status = 200, description = "The completion; with `stream: true`, an SSE stream of `chat.completion.chunk`s ending in `data: [DONE]`", content(
+            (ChatCompletion = "application/json"),
+            (ChatStreamEvent = "text/event-stream"),
+        )),
         (status = 400, description = "Invalid request (`param` names the field) or `context_length_exceeded`", body = ErrorEnvelope),
         (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope),
         (status = 404, description = "Unknown model", body = ErrorEnvelope),

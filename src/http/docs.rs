@@ -49,7 +49,7 @@ named per-round events. Errors always use the OpenAI envelope."
         wire::RoundReport, wire::ChatCompletionChunk, wire::ChunkChoice, wire::ChunkDelta,
         wire::RoundTag, wire::ModelList, wire::ModelCard, wire::RoundStartedEvent,
         wire::RoundDeltaEvent, wire::RoundCompletedEvent, wire::RefinementCompletedEvent,
-        ErrorEnvelope, ErrorBody,
+        wire::ChatStreamEvent, wire::RefinementStreamEvent, ErrorEnvelope, ErrorBody,
     )),
     modifiers(&BearerAuth),
     tags(

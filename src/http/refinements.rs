@@ -14,8 +14,8 @@ use super::sse::{request_id, StreamGuard};
 use super::state::AppState;
 use super::validate::validate;
 use super::wire::{
-    ChatCompletionRequest, RefinementCompletedEvent, RoundCompletedEvent, RoundDeltaEvent,
-    RoundStartedEvent, Usage,
+    ChatCompletionRequest, RefinementCompletedEvent, RefinementStreamEvent, RoundCompletedEvent,
+    RoundDeltaEvent, RoundStartedEvent, Usage,
 };
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::refine::{RefineEvent, Refiner};
@@ -33,7 +33,7 @@ fn named<T: Serialize>(name: &str, value: &T) -> Event {
     tag = "refinement",
     request_body = ChatCompletionRequest,
     responses(
-        (status = 200, content_type = "text/event-stream", description = "Named SSE events, in order: per round `round.started` {round}, `round.delta` {round, text}…, `round.completed` {round, content, finish_reason, usage, elapsed_ms, changed}; then `refinement.completed` {rounds, stop_reason, content, usage}. A failure mid-stream sends `error` with the error envelope.", body = RefinementCompletedEvent),
+        (status = 200, content_type = "text/event-stream", description = "Named SSE events, in order: per round `round.started` {round}, `round.delta` {round, text}…, `round.completed` {round, content, finish_reason, usage, elapsed_ms, changed}; then `refinement.completed` {rounds, stop_reason, content, usage}. A failure mid-stream sends `error` with the error envelope.", body = RefinementStreamEvent),
         (status = 400, description = "Invalid request", body = ErrorEnvelope),
         (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope),
         (status = 404, description = "Unknown model", body = ErrorEnvelope),

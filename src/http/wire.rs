@@ -1,9 +1,13 @@
 //! OpenAI wire types (requests, responses, stream chunks) plus the `refinement` extension and
-//! the payloads of the native `/v1/refinements` events. Numbers a client may get wrong are
-//! parsed wide (`i64`) so validation, not the JSON parser, names the field and the limit.
+//! the payloads of the native `/v1/refinements` events, and the shape of one SSE event of each
+//! stream for the OpenAPI document. Numbers a client may get wrong are parsed wide (`i64`) so
+//! validation, not the JSON parser, names the field and the limit; the schema states the limits.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 /// `POST /v1/chat/completions` and `POST /v1/refinements` body. Unknown fields are ignored.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -17,18 +21,23 @@ pub struct ChatCompletionRequest {
     /// Model id from `/v1/models`; the server's default model when left out.
     #[serde(default)]
     pub model: Option<String>,
+    #[schema(min_items = 1)]
     pub messages: Vec<InputMessage>,
     /// 0 (greedy, deterministic) to 2. Default 1.
     #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 2.0)]
     pub temperature: Option<f64>,
     /// In (0, 1]. Default 1.
     #[serde(default)]
+    #[schema(exclusive_minimum = 0.0, maximum = 1.0)]
     pub top_p: Option<f64>,
     /// Most tokens per round (legacy name).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub max_tokens: Option<i64>,
     /// Most tokens per round; wins over `max_tokens`.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub max_completion_tokens: Option<i64>,
     /// Up to 4 stop strings.
     #[serde(default)]
@@ -39,6 +48,7 @@ pub struct ChatCompletionRequest {
     pub seed: Option<i64>,
     /// Only 1 is supported.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1)]
     pub n: Option<i64>,
     #[serde(default)]
     pub stream: Option<bool>,
@@ -53,6 +63,7 @@ pub struct ChatCompletionRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct InputMessage {
     /// `system`, `developer`, `user` or `assistant`.
+    #[schema(pattern = "^(system|developer|user|assistant)$")]
     pub role: String,
     #[serde(default)]
     pub content: Option<InputContent>,
@@ -96,15 +107,18 @@ pub struct StreamOptions {
 pub struct RefinementParams {
     /// Rounds to run, 1 (plain completion) up to the server's cap.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub rounds: Option<i64>,
     /// The user turn that asks for another round.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 4000, pattern = "\\S")]
     pub instruction: Option<String>,
     /// Stop when a round repeats the previous one (`converged`).
     #[serde(default)]
     pub early_stop: Option<bool>,
     /// Budget of generated tokens over all rounds (`budget`).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub max_total_tokens: Option<i64>,
 }
 
@@ -295,3 +309,81 @@ pub struct RefinementCompletedEvent {
     pub content: String,
     pub usage: Usage,
 }
+
+/// A string holding JSON that matches `schema`: JSON Schema's `contentMediaType` and
+/// `contentSchema`, which schema-driven testers (schemathesis) check in event streams. utoipa 5
+/// has no `contentSchema` field, and writes an object's extensions map flat into it, so the
+/// keyword goes there.
+fn json_text(schema: serde_json::Value) -> ObjectBuilder {
+    let mut keywords = Extensions::default();
+    keywords.insert("contentSchema".to_string(), schema);
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .content_media_type("application/json")
+        .extensions(Some(keywords))
+}
+
+fn component(name: &str) -> serde_json::Value {
+    serde_json::json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+/// A string property that holds exactly `value`.
+fn exactly(value: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some([value]))
+}
+
+/// One SSE event of a `stream: true` chat completion, as an event-stream parser reads it. The
+/// OpenAPI document describes the `text/event-stream` body event by event.
+pub struct ChatStreamEvent;
+
+impl PartialSchema for ChatStreamEvent {
+    fn schema() -> RefOr<Schema> {
+        let payload = json_text(serde_json::json!({
+            "oneOf": [component("ChatCompletionChunk"), component("ErrorEnvelope")]
+        }));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "One event: `data` is a `chat.completion.chunk`, an error envelope (a failure \
+                 after the stream began), or `[DONE]`, the last event.",
+            ))
+            .property(
+                "data",
+                OneOfBuilder::new().item(exactly("[DONE]")).item(payload),
+            )
+            .required("data")
+            .into()
+    }
+}
+
+impl ToSchema for ChatStreamEvent {}
+
+/// One named SSE event of `/v1/refinements`, as an event-stream parser reads it.
+pub struct RefinementStreamEvent;
+
+impl PartialSchema for RefinementStreamEvent {
+    fn schema() -> RefOr<Schema> {
+        let named = |event: &str, payload: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property("event", exactly(event))
+                .property("data", json_text(component(payload)))
+                .required("event")
+                .required("data")
+        };
+        OneOfBuilder::new()
+            .description(Some(
+                "One event: its name in `event`, its JSON payload in `data`.",
+            ))
+            .item(named("round.started", "RoundStartedEvent"))
+            .item(named("round.delta", "RoundDeltaEvent"))
+            .item(named("round.completed", "RoundCompletedEvent"))
+            .item(named("refinement.completed", "RefinementCompletedEvent"))
+            .item(named("error", "ErrorEnvelope"))
+            .into()
+    }
+}
+
+impl ToSchema for RefinementStreamEvent {}
