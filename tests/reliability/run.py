@@ -43,7 +43,7 @@ MODES = {
                  load_tokens=16, disconnects=16, sigterm_streams=4),
     # schemathesis's coverage phase sends every boundary value of the schema (tens of real
     # generations): the quick form leaves it to the full one.
-    "quick": dict(st_phases="examples,fuzzing", st_examples=5, load_requests=12, load_tokens=8,
+    "quick": dict(st_phases="examples,fuzzing", st_examples=5, load_requests=10, load_tokens=8,
                   disconnects=4, sigterm_streams=2),
 }
 
@@ -90,7 +90,8 @@ def table(mode_name: str, st: dict, load: dict, disc: dict, term: dict, fail: Fa
         ("load: RSS before / after", "-" if not load else
          f"{load['rss_before']:.0f} MiB / {load['rss_after']:.0f} MiB"),
         ("disconnects", "-" if not disc else
-         f"{disc['disconnects']} ({disc['cancelled']:.0f} counted cancelled), slowest settle "
+         f"{disc['disconnects']} ({disc['cancelled']:.0f} counted cancelled, "
+         f"{disc['ended_early']} streams ended before the client left), slowest settle "
          f"{disc['max_settle']:.1f} s"),
         ("after disconnects: in-flight / engine seqs", "-" if not disc else
          f"{disc['in_flight']:.0f} / {disc['active']:.0f}, next requests "
@@ -128,7 +129,7 @@ def main() -> int:
     start = time.monotonic()
     try:
         server = Server(binary, work, "main", "--max-concurrent", str(MAX_CONCURRENT),
-                        "--default-max-tokens", "16", "--max-rounds", "2",
+                        "--default-max-tokens", "16", "--max-rounds", "3",
                         "--request-timeout-secs", "120", "--shutdown-grace-secs", "5")
         st = schemathesis_phase(server, work, mode, seed, fail)
         load = load_phase(server, mode, seed, fail)
