@@ -449,13 +449,15 @@ fn a_run_writes_checkpoints_exports_and_resumes() {
     });
     let cfg = super::config::TrainConfig::parse(&cfg_json.to_string()).unwrap();
     let stop = std::sync::atomic::AtomicBool::new(false);
-    super::run(
-        &cfg,
-        &super::report::Reporter::new(false),
-        &stop,
-        &candle_core::Device::Cpu,
-    )
-    .unwrap();
+    let run = |cfg: &super::config::TrainConfig| {
+        super::run(
+            cfg,
+            &super::report::Reporter::new(false),
+            &stop,
+            &Device::Cpu,
+        )
+    };
+    run(&cfg).unwrap();
     let out = dir.path().join("out");
     for f in [
         "checkpoints/step-2/state.json",
@@ -475,13 +477,7 @@ fn a_run_writes_checkpoints_exports_and_resumes() {
             .unwrap();
     assert!(peft.contains_key("base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"));
     // A second run finds the finished checkpoint and only exports again.
-    super::run(
-        &cfg,
-        &super::report::Reporter::new(false),
-        &stop,
-        &candle_core::Device::Cpu,
-    )
-    .unwrap();
+    run(&cfg).unwrap();
     assert_eq!(
         std::fs::read_to_string(out.join("metrics.csv")).unwrap(),
         csv
@@ -490,13 +486,7 @@ fn a_run_writes_checkpoints_exports_and_resumes() {
     let mut more = cfg.clone();
     more.hyperparameters.max_steps = Some(5);
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let err = super::run(
-        &more,
-        &super::report::Reporter::new(false),
-        &stop,
-        &candle_core::Device::Cpu,
-    )
-    .unwrap_err();
+    let err = run(&more).unwrap_err();
     assert!(err.downcast_ref::<super::Stopped>().is_some(), "{err}");
 }
 

@@ -103,14 +103,19 @@ class Server:
                 values[series] = float(value)
         return values
 
+    def wait_exit(self, timeout: float) -> int | str:
+        """The exit code, or "hung" (and the process killed) when it has not exited in time."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return "hung"
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=SHUTDOWN_GRACE + 30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            self.wait_exit(SHUTDOWN_GRACE + 30)
 
 
 def metric(values: dict[str, float], name: str) -> float:

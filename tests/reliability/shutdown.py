@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -54,12 +53,7 @@ def sigterm_phase(binary: Path, work: Path, mode: dict, fail: Failures) -> dict:
     signalled = time.monotonic()
     time.sleep(0.5)
     refused_during = refused(server.port)
-    try:
-        rc = server.proc.wait(timeout=SHUTDOWN_GRACE + 30)
-    except subprocess.TimeoutExpired:
-        rc = "hung"
-        server.proc.kill()
-        server.proc.wait()
+    rc = server.wait_exit(SHUTDOWN_GRACE + 30)
     exit_secs = time.monotonic() - signalled
     for t in threads:
         t.join(REQUEST_TIMEOUT)
@@ -97,12 +91,7 @@ def grace_phase(binary: Path, work: Path, fail: Failures) -> dict:
         cut_after = time.monotonic() - signalled
     finally:
         conn.close()
-    try:
-        rc = server.proc.wait(timeout=grace + 30)
-    except subprocess.TimeoutExpired:
-        rc = "hung"
-        server.proc.kill()
-        server.proc.wait()
+    rc = server.wait_exit(grace + 30)
     fail.check(rc == 0, f"a server cut at the end of its grace exited {rc}")
     data = [e.get("data", "") for e in events]
     if data and data[-1] == "[DONE]":
