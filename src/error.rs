@@ -31,6 +31,8 @@ pub enum ErrorKind {
     ModelUnavailable,
     /// The request ran past the server's deadline.
     Timeout,
+    /// The server is shutting down and its grace period for running requests is over.
+    ShuttingDown,
     Internal,
 }
 
@@ -96,6 +98,11 @@ impl ErrorKind {
                 "server_error",
                 "model_unavailable",
             ),
+            ShuttingDown => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "server_shutting_down",
+            ),
             Timeout => (
                 StatusCode::GATEWAY_TIMEOUT,
                 "server_error",
@@ -159,6 +166,18 @@ impl ApiError {
             format!(
                 "The request ran longer than the server's limit of {} s",
                 limit.as_secs()
+            ),
+        )
+    }
+
+    /// The server's shutdown grace period ended before the request did.
+    pub fn shutting_down(grace: std::time::Duration) -> Self {
+        Self::new(
+            ErrorKind::ShuttingDown,
+            format!(
+                "The server is shutting down and its grace period of {} s for running requests is \
+                 over; retry on another instance or once it is back",
+                grace.as_secs()
             ),
         )
     }

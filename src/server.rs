@@ -158,6 +158,9 @@ pub fn embedder_loader(
     })
 }
 
+/// How long streams cut at the end of the grace period get to deliver their closing events.
+const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+
 async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -165,6 +168,7 @@ async fn serve(
     grace: Duration,
 ) -> std::io::Result<()> {
     let mut signal = stopped.clone();
+    let closing = state.closing.clone();
     let app = router(state).into_make_service();
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -178,8 +182,17 @@ async fn serve(
             let _ = stopped.wait_for(|s| *s).await;
             tokio::time::sleep(grace).await;
         } => {
-            tracing::warn!(?grace, "grace period over; closing the remaining connections");
-            Ok(())
+            // Running streams end with an error event (and `[DONE]`), which takes a moment to
+            // reach their clients; connections still open after that are closed.
+            tracing::warn!(?grace, "grace period over; ending the remaining streams");
+            closing.send_replace(Some(grace));
+            match tokio::time::timeout(CLOSE_FLUSH, &mut server).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!("closing the remaining connections");
+                    Ok(())
+                }
+            }
         }
     }
 }

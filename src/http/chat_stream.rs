@@ -92,8 +92,7 @@ pub fn respond(
         fingerprint: fingerprint(),
     };
     let request_id = guard.request_id.clone();
-    let timeout = ApiError::timeout(guard.request_timeout).with_request_id(&request_id);
-    let on_deadline = move || vec![data(&timeout.envelope()), Event::default().data("[DONE]")];
+    let on_cut = |e: ApiError| vec![data(&e.envelope()), Event::default().data("[DONE]")];
     let stream = async_stream::stream! {
         let mut events = std::pin::pin!(events);
         let role = ChunkDelta { role: Some("assistant"), content: Some(String::new()), ..Default::default() };
@@ -134,5 +133,5 @@ pub fn respond(
             }
         }
     };
-    super::sse::respond(stream, guard, on_deadline)
+    super::sse::respond(stream, guard, on_cut)
 }

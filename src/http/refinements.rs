@@ -52,8 +52,7 @@ pub async fn refinements(
         Refiner::new(valid.engine, state.metrics.clone()).run(valid.generation, valid.plan);
     let guard = StreamGuard::new(&state, valid.admission, request_id(&headers));
     let request_id = guard.request_id.clone();
-    let timeout = ApiError::timeout(guard.request_timeout).with_request_id(&request_id);
-    let on_deadline = move || vec![named("error", &timeout.envelope())];
+    let on_cut = |e: ApiError| vec![named("error", &e.envelope())];
     let stream = async_stream::stream! {
         let mut events = std::pin::pin!(events);
         while let Some(event) = events.next().await {
@@ -82,5 +81,5 @@ pub async fn refinements(
             yield out;
         }
     };
-    Ok(super::sse::respond(stream, guard, on_deadline))
+    Ok(super::sse::respond(stream, guard, on_cut))
 }

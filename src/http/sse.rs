@@ -3,8 +3,9 @@
 //! A generation's events are produced by a task of their own and handed to the response body
 //! through a small channel. The task holds the request's generation slots ([`Admission`]) and
 //! ends — releasing them and cancelling the generation — when the client disconnects, when the
-//! client stops reading for longer than the write timeout (the channel stays full), or when the
-//! request deadline passes (then a final error event is still offered to the client). Responses
+//! client stops reading for longer than the write timeout (the channel stays full), when the
+//! request deadline passes, or when the server's shutdown grace period is over (in the last two
+//! cases a final error event is still offered to the client). Responses
 //! carry `X-Accel-Buffering: no` so that proxies such as nginx pass every event on at once.
 
 use std::convert::Infallible;
@@ -15,12 +16,13 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
-use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::SendTimeoutError;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::state::{Admission, AppState};
+use crate::error::ApiError;
 use crate::metrics::Metrics;
 
 /// Seconds between keep-alive comments on an idle stream.
@@ -46,6 +48,8 @@ pub struct StreamGuard {
     pub write_timeout: Duration,
     pub request_id: String,
     metrics: Arc<Metrics>,
+    /// The server's closing signal (see [`AppState::closing`]).
+    closing: watch::Receiver<Option<Duration>>,
 }
 
 impl StreamGuard {
@@ -58,41 +62,51 @@ impl StreamGuard {
             write_timeout: state.limits.stream_write_timeout,
             request_id,
             metrics: state.metrics.clone(),
+            closing: state.closing.subscribe(),
         }
     }
 }
 
-/// Streams `events` as SSE under `guard`. `on_deadline` gives the events that end a stream
-/// whose deadline passed (an error, and `[DONE]` where the protocol has one).
+/// Streams `events` as SSE under `guard`. `on_cut` gives the events that end a stream the server
+/// ends early, from the error that says why (the deadline passed, or the server is closing): the
+/// error, and `[DONE]` where the protocol has one.
 pub fn respond(
     events: impl Stream<Item = Event> + Send + 'static,
     guard: StreamGuard,
-    on_deadline: impl FnOnce() -> Vec<Event> + Send + 'static,
+    on_cut: impl FnOnce(ApiError) -> Vec<Event> + Send + 'static,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Event>(BUFFER);
     let pump = async move {
         let StreamGuard {
             admission,
             deadline,
+            request_timeout,
             write_timeout,
+            request_id,
             metrics,
-            ..
+            mut closing,
         } = guard;
         let mut events = std::pin::pin!(events);
         loop {
             let next = tokio::select! {
                 _ = tx.closed() => return,
-                next = tokio::time::timeout_at(deadline, events.next()) => next,
+                grace = closing.wait_for(Option::is_some) => {
+                    let grace = grace.map(|g| g.unwrap_or_default()).unwrap_or_default();
+                    Err(ApiError::shutting_down(grace))
+                }
+                next = tokio::time::timeout_at(deadline, events.next()) => next.map_err(|_| {
+                    metrics.timed_out.inc();
+                    ApiError::timeout(request_timeout)
+                }),
             };
             let event = match next {
                 Ok(Some(event)) => event,
                 Ok(None) => return,
-                Err(_) => {
-                    tracing::warn!("request deadline passed; ending the stream");
-                    metrics.timed_out.inc();
+                Err(why) => {
+                    tracing::warn!(reason = %why.message, "ending the stream early");
                     drop(events);
                     drop(admission);
-                    for event in on_deadline() {
+                    for event in on_cut(why.with_request_id(&request_id)) {
                         if tx.send_timeout(event, write_timeout).await.is_err() {
                             break;
                         }

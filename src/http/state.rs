@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use super::auth::ApiKeys;
 use crate::error::{ApiError, ErrorKind};
@@ -61,6 +61,9 @@ pub struct AppState {
     pub api_keys: Arc<ApiKeys>,
     /// The admin API, when an admin token is configured.
     pub admin: Option<Arc<crate::http::admin::Admin>>,
+    /// Set to the grace period when shutdown's grace period is over: running streams then end
+    /// with an error event (and `[DONE]`) instead of being cut mid-event.
+    pub closing: Arc<watch::Sender<Option<Duration>>>,
     admission: Arc<Semaphore>,
 }
 
@@ -79,6 +82,7 @@ impl AppState {
             limits,
             api_keys: Arc::new(ApiKeys::new(api_keys)),
             admin: None,
+            closing: Arc::new(watch::Sender::new(None)),
             admission: Arc::new(Semaphore::new(max_concurrent)),
         }
     }
