@@ -9,10 +9,11 @@
 //! answer as a [`Continuation`]; the next round's request carries it back explicitly, and is sent
 //! as token ids: the earlier prompt's ids, the answer's ids, then the template's tokens for the
 //! turns that follow. Nothing is shared between requests: no global table, no matching of one
-//! user's prompt against another's answers. Every step is checked (the continued request must
-//! repeat exactly the conversation that was answered, the ids must detokenise to the answer, the
-//! template tail must be what the full rendering ends with); on any doubt the request goes as
-//! plain chat text.
+//! user's prompt against another's answers. Every step is checked: the continued request must
+//! repeat exactly the conversation that was answered, the ids must detokenise to the answer, and
+//! the whole prompt must agree with the template's own rendering of the request (the same ids
+//! before the answer and after it, the answer's span spelling the same text); on any doubt the
+//! request goes as plain chat text.
 
 use std::sync::Arc;
 
@@ -128,10 +129,8 @@ pub async fn prompt_ids(
         tracing::debug!("the request does not repeat the answered conversation; sending text");
         return None;
     }
-    let rest = messages[i]
-        .content
-        .trim_start()
-        .strip_prefix(entry.text.trim_start())?;
+    let content = &messages[i].content;
+    let rest = content.trim_start().strip_prefix(entry.text.trim_start())?;
     // The template's tokens after an answer: render a stand-in conversation with an empty
     // answer and keep what follows the stand-in's own prompt.
     let stand_in = vec![ChatMessage::new(Role::User, "x")];
@@ -142,35 +141,187 @@ pub async fn prompt_ids(
     let full = tokenize(model, &with_tail).await.ok()?;
     let tail = full.strip_prefix(head.as_slice())?;
     let canonical = tokenize(model, messages).await.ok()?;
-    if tail.is_empty() || !canonical.ends_with(tail) {
-        tracing::debug!("the template tail does not match the full rendering; sending text");
+    let refused = |why: Refusal| tracing::debug!(?why, "continuation refused; sending text");
+    // The whole prompt is checked against the template's own rendering of `messages`: the same
+    // ids before the answer and after it, and the answer's span spelling the same text.
+    let span = canonical_answer_span(&canonical, &entry.prompt_ids, tail)
+        .map_err(refused)
+        .ok()?;
+    let spelled = model.detokenize(span.to_vec(), false).await.ok()?;
+    if spelled.trim_start() != content.trim_start() {
+        refused(Refusal::AnswerRendersDifferently);
         return None;
     }
-    let mut rest_ids = if rest.is_empty() {
+    let rest_ids = if rest.is_empty() {
         Vec::new()
     } else {
         tokenize_text(model, rest).await?
     };
-    // The token after the answer must differ from the cached sequence's unfed last token
-    // (the end-of-turn, or the extra token after a cut-off answer), or the engine would
-    // reuse that token's empty KV slot. When the text that follows is only whitespace that
-    // starts with that token (the loop's newline, often what the model wanted next), the
-    // whitespace is left out: the turn then ends the canonical way.
-    if let Some(next) = entry.next_id {
-        if rest_ids.first() == Some(&next) && rest.trim().is_empty() {
+    assemble(
+        &Parts {
+            prompt_ids: &entry.prompt_ids,
+            answer_ids: &entry.answer_ids,
+            next_id: entry.next_id,
+            rest_ids,
+            rest_is_blank: rest.trim().is_empty(),
+            tail,
+        },
+        refused,
+    )
+}
+
+/// Why a request that continues an answer is sent as text after all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// The template renders the earlier conversation differently inside the longer one.
+    PromptDiffers,
+    /// The template's tokens after the answer are not what the full rendering ends with.
+    TailDiffers,
+    /// The template changes the answer's text (trims it, drops parts of it).
+    AnswerRendersDifferently,
+    /// The first token after the answer would repeat the cached sequence's unfed last token.
+    RepeatsUnfedToken,
+}
+
+/// The ids of the answer turn's content in the template's rendering `canonical`, between the
+/// earlier prompt `prompt_ids` (which `canonical` must start with) and the template `tail`
+/// (which it must end with).
+fn canonical_answer_span<'a>(
+    canonical: &'a [u32],
+    prompt_ids: &[u32],
+    tail: &[u32],
+) -> Result<&'a [u32], Refusal> {
+    let after = canonical
+        .strip_prefix(prompt_ids)
+        .ok_or(Refusal::PromptDiffers)?;
+    if tail.is_empty() {
+        return Err(Refusal::TailDiffers);
+    }
+    after.strip_suffix(tail).ok_or(Refusal::TailDiffers)
+}
+
+/// What a continued prompt is built from.
+struct Parts<'a> {
+    /// The earlier request's prompt ids.
+    prompt_ids: &'a [u32],
+    /// The ids the model generated for its answer.
+    answer_ids: &'a [u32],
+    /// The unfed token the cached sequence ends with, if any.
+    next_id: Option<u32>,
+    /// The ids of text the request appends to the answer (the layout's newline).
+    rest_ids: Vec<u32>,
+    rest_is_blank: bool,
+    /// The template's ids after the answer turn, generation prompt included.
+    tail: &'a [u32],
+}
+
+/// The continued prompt: the earlier prompt's ids, the answer's own ids, the appended text's ids,
+/// then the template's tail.
+fn assemble(p: &Parts, refused: impl Fn(Refusal)) -> Option<Vec<u32>> {
+    let mut rest_ids = p.rest_ids.clone();
+    // The token after the answer must differ from the cached sequence's unfed last token (the
+    // end-of-turn, or the extra token after a cut-off answer), or the engine would reuse that
+    // token's empty KV slot. When the text that follows is only whitespace that starts with that
+    // token (the loop's newline, often what the model wanted next), the whitespace is left out:
+    // the turn then ends the canonical way.
+    if let Some(next) = p.next_id {
+        if rest_ids.first() == Some(&next) && p.rest_is_blank {
             rest_ids.clear();
         }
-        if rest_ids.first().or(tail.first()) == Some(&next) {
-            tracing::debug!("the next token repeats the cached unfed one; sending text");
+        if rest_ids.first().or(p.tail.first()) == Some(&next) {
+            refused(Refusal::RepeatsUnfedToken);
             return None;
         }
     }
-    let mut ids = Vec::with_capacity(
-        entry.prompt_ids.len() + entry.answer_ids.len() + rest_ids.len() + tail.len(),
-    );
-    ids.extend_from_slice(&entry.prompt_ids);
-    ids.extend_from_slice(&entry.answer_ids);
+    let mut ids =
+        Vec::with_capacity(p.prompt_ids.len() + p.answer_ids.len() + rest_ids.len() + p.tail.len());
+    ids.extend_from_slice(p.prompt_ids);
+    ids.extend_from_slice(p.answer_ids);
     ids.extend(rest_ids);
-    ids.extend_from_slice(tail);
+    ids.extend_from_slice(p.tail);
     Some(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A made-up vocabulary: 1 = <|im_start|>, 2 = <|im_end|>, 3 = "\n", 10.. = words.
+    const PROMPT: &[u32] = &[1, 10, 3, 11, 2, 3, 1, 12, 3];
+    const TAIL: &[u32] = &[2, 3, 1, 10, 3, 13, 2, 3, 1, 12, 3];
+
+    fn parts<'a>(answer: &'a [u32], next: Option<u32>, rest: Vec<u32>, blank: bool) -> Parts<'a> {
+        Parts {
+            prompt_ids: PROMPT,
+            answer_ids: answer,
+            next_id: next,
+            rest_ids: rest,
+            rest_is_blank: blank,
+            tail: TAIL,
+        }
+    }
+
+    fn never(_: Refusal) {
+        panic!("refused");
+    }
+
+    #[test]
+    fn the_answer_span_lies_between_the_earlier_prompt_and_the_tail() {
+        let canonical = [PROMPT, &[20, 21, 3], TAIL].concat();
+        assert_eq!(
+            canonical_answer_span(&canonical, PROMPT, TAIL),
+            Ok(&[20, 21, 3][..])
+        );
+    }
+
+    #[test]
+    fn a_template_that_renders_the_earlier_turns_differently_is_refused() {
+        // E.g. a template that drops earlier reasoning: the longer rendering no longer starts
+        // with the prompt the answer was generated from.
+        let mut canonical = [PROMPT, &[20, 21], TAIL].concat();
+        canonical[3] = 99;
+        assert_eq!(
+            canonical_answer_span(&canonical, PROMPT, TAIL),
+            Err(Refusal::PromptDiffers)
+        );
+    }
+
+    #[test]
+    fn a_tail_the_full_rendering_does_not_end_with_is_refused() {
+        let canonical = [PROMPT, &[20, 21], &TAIL[..TAIL.len() - 1], &[77]].concat();
+        assert_eq!(
+            canonical_answer_span(&canonical, PROMPT, TAIL),
+            Err(Refusal::TailDiffers)
+        );
+        assert_eq!(
+            canonical_answer_span(&[PROMPT, &[20]].concat(), PROMPT, &[]),
+            Err(Refusal::TailDiffers)
+        );
+    }
+
+    #[test]
+    fn the_prompt_is_the_earlier_prompt_the_answer_ids_the_rest_and_the_tail() {
+        let ids = assemble(&parts(&[20, 3, 3, 21], None, vec![3], true), never).unwrap();
+        assert_eq!(ids, [PROMPT, &[20, 3, 3, 21], &[3], TAIL].concat());
+    }
+
+    #[test]
+    fn a_blank_rest_starting_with_the_unfed_token_is_left_out() {
+        // The answer was cut off with "\n" sampled but not fed; the layout's newline would
+        // repeat it, so the turn ends the canonical way instead.
+        let ids = assemble(&parts(&[20, 21], Some(3), vec![3], true), never).unwrap();
+        assert_eq!(ids, [PROMPT, &[20, 21], TAIL].concat());
+    }
+
+    #[test]
+    fn repeating_the_unfed_token_is_refused() {
+        let seen = std::cell::Cell::new(None);
+        let refuse = |why| seen.set(Some(why));
+        // A non-blank rest that starts with the unfed token.
+        assert!(assemble(&parts(&[20], Some(30), vec![30, 31], false), refuse).is_none());
+        assert_eq!(seen.take(), Some(Refusal::RepeatsUnfedToken));
+        // No rest, and the tail starts with the unfed end-of-turn token.
+        assert!(assemble(&parts(&[20], Some(2), vec![], true), refuse).is_none());
+        assert_eq!(seen.take(), Some(Refusal::RepeatsUnfedToken));
+    }
 }
