@@ -1,202 +1,96 @@
-//! Fine-tuning end to end on the real default model, through the real binary: the PTR authors'
-//! sample imported as a dataset (8 records), a fine-tuning job of a few LoRA steps that is
-//! killed with SIGKILL after its first checkpoint and resumes from it after a restart, its
-//! events (steps with a training loss) and checkpoints, then the tuned model loaded and asked
-//! for a chat completion and a 2-round refinement.
+//! Fine-tuning end to end on the real default model, through the real binary and the official
+//! OpenAI Python SDK (`tests/sdk/openai_finetune_check.py`): the 8 shortest records of the PTR
+//! authors' sample uploaded as a training file, a job of 3 epochs that is killed with SIGKILL
+//! after its first checkpoint and resumes from it after a restart, its events (the loss falls
+//! epoch by epoch) and checkpoints, the tuned model loaded through the admin model route and
+//! asked for a chat completion and a 2-round refinement, then a second job cancelled mid-training.
 
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::real_dataset::{admin, endpoint, start, upload};
-
-/// Polls `url` until `done`; the job at `job` must not fail meanwhile.
-async fn wait_for(
-    client: &reqwest::Client,
-    url: &str,
-    job: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    for _ in 0..3000 {
-        let state = admin(client, Method::GET, job.to_string(), None).await;
-        assert!(
-            !["failed", "cancelled"].contains(&state["status"].as_str().unwrap()),
-            "{state}"
-        );
-        let j = admin(client, Method::GET, url.to_string(), None).await;
-        if done(&j) {
-            return j;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    panic!("{url} never got there");
-}
+use crate::real_dataset::{admin, endpoint, start, TOKEN};
+use crate::sdk::run_sdk_script;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fine_tuning_job_survives_kill_9_and_its_model_serves_refinements() {
+async fn a_fine_tuning_job_through_the_sdk_survives_kill_9_serves_refinements_and_cancels() {
     crate::common::ensure_default_model();
     let data = tempfile::tempdir().unwrap();
     let (port, base, client) = endpoint();
     let mut child = start(port, data.path()).await;
-    // The 8 shortest records of the PTR sample (tests/data/README.md), imported as a training
-    // file of thought → answer.
-    let sample = std::fs::read_to_string("tests/data/ptr/ptr_sample_short.json").unwrap();
-    let file = upload(&client, &base, &sample).await;
-    let import =
-        json!({"input_file": file, "input_format": "ptr_sample", "import": true, "limit": 8});
-    let ds = admin(
-        &client,
-        Method::POST,
-        format!("{base}/admin/v1/datasets/jobs"),
-        Some(import),
+    let sample = format!(
+        "{}/tests/data/ptr/ptr_sample_short.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let args = [base.as_str(), TOKEN, "smollm2-135m-instruct", &sample];
+    let started = run_sdk_script(
+        "openai_finetune_check.py",
+        &[&["start"], &args[..]].concat(),
     )
     .await;
-    let ds_url = format!("{base}/admin/v1/jobs/{}", ds["id"].as_str().unwrap());
-    let ds = wait_for(&client, &ds_url, &ds_url, |j| j["status"] == "succeeded").await;
-    let training_file = ds["output_file_id"].as_str().unwrap().to_string();
-    let meta = admin(
-        &client,
-        Method::GET,
-        format!("{base}/admin/v1/files/{training_file}"),
-        None,
-    )
-    .await;
-    assert_eq!(meta["status"], "processed", "{meta}");
+    let id = started["job"].as_str().unwrap().to_string();
 
-    let create = json!({
-        "model": "smollm2-135m-instruct", "training_file": training_file, "suffix": "e2e", "seed": 7,
-        "method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 1, "batch_size": 1}}},
-        "ptr": {"max_steps": 6, "checkpoint_every": 2, "max_seq_len": 384, "learning_rate": 0.002,
-                "load_on_success": true, "rounds": 2},
-    });
-    let job = admin(
-        &client,
-        Method::POST,
-        format!("{base}/admin/v1/fine_tuning/jobs"),
-        Some(create),
-    )
-    .await;
-    assert_eq!(job["object"], "fine_tuning.job");
-    let id = job["id"].as_str().unwrap().to_string();
-    let job_url = format!("{base}/admin/v1/fine_tuning/jobs/{id}");
     // SIGKILL once a checkpoint exists; the restarted server resumes from it.
-    wait_for(&client, &format!("{job_url}/checkpoints"), &job_url, |c| {
-        !c["data"].as_array().unwrap().is_empty()
-    })
-    .await;
+    let job_url = format!("{base}/admin/v1/fine_tuning/jobs/{id}");
+    for i in 0.. {
+        let job = admin(&client, Method::GET, job_url.clone(), None).await;
+        assert!(
+            !["failed", "cancelled", "succeeded"].contains(&job["status"].as_str().unwrap()),
+            "{job}"
+        );
+        let c = admin(&client, Method::GET, format!("{job_url}/checkpoints"), None).await;
+        if !c["data"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(i < 3000, "no checkpoint after 15 minutes");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     child.start_kill().unwrap();
     child.wait().await.unwrap();
-    let mut child = start(port, data.path()).await;
-    let done = wait_for(&client, &job_url, &job_url, |j| j["status"] == "succeeded").await;
-    let tuned = done["fine_tuned_model"].as_str().unwrap().to_string();
-    assert!(tuned.starts_with("ft:smollm2-135m-instruct:e2e:"), "{done}");
-    assert_eq!(
-        done["result_files"].as_array().unwrap().len(),
-        2,
-        "metrics CSV and loss curve: {done}"
-    );
+    let child = start(port, data.path()).await;
 
-    let events = admin(
-        &client,
-        Method::GET,
-        format!("{job_url}/events?limit=100"),
-        None,
-    )
-    .await;
-    let events = events["data"].as_array().unwrap();
-    assert!(
-        events
-            .iter()
-            .any(|e| e["message"].as_str().unwrap().contains("restarted")),
-        "the restart is logged"
+    let seen: Value =
+        run_sdk_script("openai_finetune_check.py", &["finish", &base, TOKEN, &id]).await;
+    eprintln!("the SDK saw: {seen}");
+    let tuned = seen["fine_tuned_model"].as_str().unwrap();
+    assert!(tuned.starts_with("ft:smollm2-135m-instruct:e2e:"), "{seen}");
+    assert_eq!(
+        seen["result_files"], 2,
+        "metrics CSV and loss curve: {seen}"
     );
-    let resumed = events
-        .iter()
-        .find(|e| {
-            e["message"]
-                .as_str()
-                .unwrap()
-                .starts_with("Training from step")
-        })
-        .unwrap();
-    let steps: Vec<(u64, f64)> = events
-        .iter()
-        .filter(|e| e["type"] == "metrics" && e["data"]["train_loss"].is_number())
-        .map(|e| {
-            (
-                e["data"]["step"].as_u64().unwrap(),
-                e["data"]["train_loss"].as_f64().unwrap(),
-            )
-        })
-        .collect();
-    assert!(
-        steps.iter().any(|(s, _)| *s == 6),
-        "the last step ran: {steps:?}"
+    assert_eq!(
+        seen["restarted_logged"], true,
+        "the restart is logged: {seen}"
     );
     assert!(
-        resumed["data"]["step"].as_u64().unwrap() >= 2,
-        "resumed from a checkpoint, not step 0: {resumed}"
+        seen["resumed_from_step"].as_u64().unwrap() >= 4,
+        "resumed from a checkpoint, not step 0: {seen}"
     );
-    let checkpoints = admin(&client, Method::GET, format!("{job_url}/checkpoints"), None).await;
-    let steps_saved: Vec<u64> = checkpoints["data"]
+    let losses: Vec<f64> = seen["epoch_losses"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["step_number"].as_u64().unwrap())
+        .map(|l| l.as_f64().unwrap())
         .collect();
     assert!(
-        steps_saved.contains(&2) && steps_saved.contains(&6),
-        "{steps_saved:?}"
-    );
-
-    // The tuned model serves chat and refinement, with the job's 2 rounds as its default.
-    let models: Value = client
-        .get(format!("{base}/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        models["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["id"] == json!(tuned)),
-        "{models}"
-    );
-    let chat = json!({"model": tuned, "temperature": 0, "max_tokens": 24,
-        "messages": [{"role": "user", "content": "Write one sentence about cats."}]});
-    let r: Value = client
-        .post(format!("{base}/v1/chat/completions"))
-        .json(&chat)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        !r["choices"][0]["message"]["content"]
-            .as_str()
-            .unwrap()
-            .is_empty(),
-        "{r}"
+        losses[2] < losses[0],
+        "the mean loss of the last epoch is below the first's: {losses:?}"
     );
     assert_eq!(
-        r["refinement"]["rounds"].as_array().map(Vec::len),
-        Some(2),
-        "the job's default of 2 rounds: {r}"
+        seen["checkpoint_steps"],
+        serde_json::json!([4, 8, 12]),
+        "{seen}"
     );
-    let unload = admin(
-        &client,
-        Method::POST,
-        format!("{base}/admin/v1/models/{tuned}/unload"),
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(unload["status"], "unloaded");
-    child.start_kill().unwrap();
+    assert_eq!(seen["load_status"], "loaded");
+    assert_eq!(seen["listed"], true, "the loaded model is in /v1/models");
+    assert!(!seen["chat"].as_str().unwrap().is_empty(), "{seen}");
+    assert_eq!(
+        seen["default_rounds"], 2,
+        "the job's rounds are the model's default"
+    );
+    assert_eq!(seen["refinement_rounds"].as_array().unwrap().len(), 2);
+    assert_eq!(seen["unload_status"], "unloaded");
+    assert_eq!(seen["cancel"]["status"], "cancelled", "{seen}");
+    drop(child);
 }

@@ -10,7 +10,7 @@ use crate::common::*;
 
 /// Runs `tests/sdk/<script>` with the interpreter that has the OpenAI SDK installed; asserts it
 /// succeeded and returns the JSON object it printed.
-async fn run_sdk_script(script: &str, args: &[&str]) -> Value {
+pub async fn run_sdk_script(script: &str, args: &[&str]) -> Value {
     let python = std::env::var("PTR_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let probe = Command::new(&python).args(["-c", "import openai"]).output();
     assert!(
