@@ -1,6 +1,7 @@
 //! `ptr-server eval` end to end on the real default model over real sockets: 5 GSM8K items × 2
-//! greedy rounds give the table, JSONL, report and chart; a rerun asks nothing; client-side
-//! rounds against a second server build the same prompts and give the same first answers.
+//! greedy rounds give the table, JSONL, report and chart; a rerun asks nothing; the same run
+//! against a second server gives the same answers in every round; client-side rounds against a
+//! third build the same prompts and give the same first answers.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -71,7 +72,7 @@ fn records(out: &Path) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_gsm8k_items_two_rounds_resume_and_client_side_rounds() {
+async fn five_gsm8k_items_two_rounds_resume_repeat_on_another_instance_and_client_side_rounds() {
     let (server, base, client) = ready_real_server(&[]).await;
     let dir = tempfile::tempdir().unwrap();
     let server_side = spec(&base, RoundsMode::Server, dir.path());
@@ -108,7 +109,22 @@ async fn five_gsm8k_items_two_rounds_resume_and_client_side_rounds() {
     assert_eq!(again.text(), report.text());
     server.shutdown().await.unwrap();
 
-    // Client-side rounds (one plain request per round) on a second, fresh server.
+    // The same run against a second instance: the same greedy answers, every round.
+    let (server, base, _) = ready_real_server(&[]).await;
+    let second = tempfile::tempdir().unwrap();
+    eval(&spec(&base, RoundsMode::Server, second.path())).await;
+    let (first, again) = (records(dir.path()), records(second.path()));
+    assert_eq!(first.len(), again.len());
+    for (a, b) in first.iter().zip(&again) {
+        assert_eq!(
+            (&a["item"], &a["round"], &a["answer"]),
+            (&b["item"], &b["round"], &b["answer"]),
+            "the same greedy answers on another instance"
+        );
+    }
+    server.shutdown().await.unwrap();
+
+    // Client-side rounds (one plain request per round) on a third, fresh server.
     let (server, base, client) = ready_real_server(&[]).await;
     let other = tempfile::tempdir().unwrap();
     eval(&spec(&base, RoundsMode::Client, other.path())).await;
