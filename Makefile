@@ -42,6 +42,21 @@ openapi:
 bench:
 	cargo run --quiet -- bench $(ARGS)
 
+# Training tokens/s of `ptr-server train` beside PyTorch + PEFT on the same GGUF and records (a
+# benchmark, not a test dependency: its venv pulls torch from PyPI, about 3 GB with CUDA wheels).
+PEFT_VENV ?= $(HOME)/.cache/ptr-server/venv-peft
+$(PEFT_VENV)/.installed:
+	python3 -m venv $(PEFT_VENV)
+	$(PEFT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check torch==2.9.1 "transformers<5" peft gguf
+	touch $@
+
+.PHONY: bench-train
+bench-train: $(PEFT_VENV)/.installed
+	cargo build --quiet
+	cargo run --quiet -- fetch-model smollm2-135m-instruct
+	python3 bench/train_compare.py --bin $(CARGO_TARGET_DIR)/debug/ptr-server --peft-python $(PEFT_VENV)/bin/python \
+	  --gguf $(HOME)/.cache/ptr-server/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf $(ARGS)
+
 eval:
 	cargo run --quiet -- eval $(ARGS)
 
