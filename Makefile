@@ -1,6 +1,7 @@
 # The two commands of this project:
 #   make run    fetch the default model (first time) and serve it on 127.0.0.1:8080
-#   make test   install the test tools (OpenAI SDK venv), fetch the models, run every test
+#   make test   install the test tools (OpenAI SDK venv), fetch the models, run every test, then
+#               the reliability suite's bounded form (its own venv with schemathesis)
 # Everything builds into one target dir outside the clone, with one optimised dependency profile.
 
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/ptr-server/target
@@ -27,6 +28,7 @@ $(VENV)/.installed:
 test: $(VENV)/.installed
 	cargo run --quiet -- fetch-model smollm2-135m-instruct all-minilm-l6-v2
 	PTR_TEST_PYTHON=$(VENV)/bin/python cargo test -- --test-threads=2
+	python3 tests/reliability/run.py --mode quick
 
 # The reliability suite (tests/reliability/README.md) on a live server with the real default model:
 # schemathesis, load at 4x --max-concurrent, client disconnects, SIGTERM. RELIABILITY=quick is the

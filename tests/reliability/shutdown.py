@@ -71,8 +71,8 @@ def sigterm_phase(binary: Path, work: Path, mode: dict, fail: Failures) -> dict:
 
 
 def grace_phase(binary: Path, work: Path, fail: Failures) -> dict:
-    """A stream that outlives the shutdown grace: the exit must still be clean and prompt. What
-    the client sees is recorded, not judged: the grace is documented as a limit, not its end."""
+    """A stream that outlives the shutdown grace: the client must get the error envelope (code
+    `server_shutting_down`) and `[DONE]`, not a cut connection, and the exit must be clean."""
     grace = 2
     print(f"[4/4] SIGTERM with a stream longer than the grace ({grace} s)", flush=True)
     server = Server(binary, work, "grace", "--shutdown-grace-secs", str(grace))
@@ -88,18 +88,20 @@ def grace_phase(binary: Path, work: Path, fail: Failures) -> dict:
             end = "EOF"
         except CLIENT_ERRORS as e:
             events, end = [], type(e).__name__
-        cut_after = time.monotonic() - signalled
+        ended_after = time.monotonic() - signalled
     finally:
         conn.close()
     rc = server.wait_exit(grace + 30)
     fail.check(rc == 0, f"a server cut at the end of its grace exited {rc}")
     data = [e.get("data", "") for e in events]
-    if data and data[-1] == "[DONE]":
+    if data and data[-1] == "[DONE]" and not any(d.startswith('{"error"') for d in data):
         seen = "finished within the grace"
     else:
-        errors = [d for d in data if d.startswith("{") and "error" in json.loads(d)]
-        seen = (f"cut after {cut_after:.1f} s ({end}): "
-                f"{'an error event' if errors else 'no error event'}, no [DONE]")
+        codes = [json.loads(d)["error"].get("code") for d in data if d.startswith('{"error"')]
+        fail.check(codes == ["server_shutting_down"] and data[-1:] == ["[DONE]"],
+                   f"a stream cut at the end of the grace ended {end} with error codes {codes} "
+                   f"and {'[DONE]' if data[-1:] == ['[DONE]'] else 'no [DONE]'}")
+        seen = f"ended after {ended_after:.1f} s with {codes} and [DONE]"
     return {"seen": seen, "rc": rc}
 
 
