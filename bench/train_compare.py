@@ -17,25 +17,16 @@ import sys
 import tempfile
 import time
 
+from ptr_sample_jsonl import chat_line
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-INSTRUCTION = "Please further think about and give me a more precise and professional answer."
 
 
 def records(sample: str, n: int, lo: int, hi: int) -> list:
     """The first n sample records whose text is between lo and hi characters long."""
-    out = []
-    for r in json.load(open(sample)):
-        size = len(r["question"]) + len(r["output1"]) + len(r["output2"])
-        if lo <= size <= hi:
-            out.append({"messages": [
-                {"role": "user", "content": r["question"]},
-                {"role": "assistant", "content": r["output1"], "weight": 0},
-                {"role": "user", "content": INSTRUCTION},
-                {"role": "assistant", "content": r["output2"], "weight": 1},
-            ]})
-        if len(out) == n:
-            break
-    return out
+    fits = (r for r in json.load(open(sample))
+            if lo <= len(r["question"]) + len(r["output1"]) + len(r["output2"]) <= hi)
+    return [chat_line(r) for _, r in zip(range(n), fits)]
 
 
 def timed(steps: list) -> tuple:
@@ -44,6 +35,21 @@ def timed(steps: list) -> tuple:
     tokens = sum(t for t, _ in rest)
     secs = sum(s for _, s in rest)
     return len(rest), tokens, tokens / secs if secs else 0.0
+
+
+def steps_of(name: str, cmd: list, loss_key: str) -> tuple:
+    """Runs a trainer that prints a JSON line per step; (steps, tokens, tokens/s) as `timed`."""
+    steps = []
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        e = json.loads(line)
+        if e.get("tokens") and "tokens_per_second" in e:
+            steps.append((e["tokens"], e["tokens"] / e["tokens_per_second"]))
+            print(f"  {name} step {len(steps)}: {e['tokens']} tokens, {e['tokens_per_second']:.1f} "
+                  f"tok/s, loss {e[loss_key]:.3f}", file=sys.stderr)
+    if proc.wait() != 0:
+        sys.exit(f"{name} failed ({proc.returncode})")
+    return timed(steps)
 
 
 def run_ptr(args, data: str, work: str) -> tuple:
@@ -55,34 +61,14 @@ def run_ptr(args, data: str, work: str) -> tuple:
     }
     path = os.path.join(work, "train.json")
     json.dump(config, open(path, "w"))
-    steps = []
-    proc = subprocess.Popen([args.bin, "train", "--config", path], stdout=subprocess.PIPE, text=True)
-    for line in proc.stdout:
-        e = json.loads(line)
-        if "tokens_per_second" in e and e.get("tokens"):
-            steps.append((e["tokens"], e["tokens"] / e["tokens_per_second"]))
-            print(f"  ptr-server step {len(steps)}: {e['tokens']} tokens, {e['tokens_per_second']:.1f} tok/s, "
-                  f"loss {e['train_loss']:.3f}", file=sys.stderr)
-    if proc.wait() != 0:
-        sys.exit(f"ptr-server train failed ({proc.returncode})")
-    return timed(steps)
+    return steps_of("ptr-server", [args.bin, "train", "--config", path], "train_loss")
 
 
 def run_peft(args, data: str) -> tuple:
-    cmd = [args.peft_python, os.path.join(HERE, "peft_train.py"), "--gguf", args.gguf, "--data", data,
-           "--steps", str(args.steps), "--max-seq-len", str(args.max_seq_len),
-           "--threads", str(args.threads), "--device", "cpu"]
-    steps = []
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    for line in proc.stdout:
-        e = json.loads(line)
-        if "tokens_per_second" in e:
-            steps.append((e["tokens"], e["tokens"] / e["tokens_per_second"]))
-            print(f"  PEFT step {len(steps)}: {e['tokens']} tokens, {e['tokens_per_second']:.1f} tok/s, "
-                  f"loss {e['loss']:.3f}", file=sys.stderr)
-    if proc.wait() != 0:
-        sys.exit(f"peft_train.py failed ({proc.returncode})")
-    return timed(steps)
+    return steps_of("PEFT", [
+        args.peft_python, os.path.join(HERE, "peft_train.py"), "--gguf", args.gguf, "--data", data,
+        "--steps", str(args.steps), "--max-seq-len", str(args.max_seq_len),
+        "--threads", str(args.threads), "--device", "cpu"], "loss")
 
 
 def main() -> None:
