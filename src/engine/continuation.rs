@@ -30,6 +30,8 @@ struct Checked {
     messages: Vec<ChatMessage>,
     text: String,
     prompt_ids: Arc<Vec<u32>>,
+    /// The template's own ids of `messages` (see [`Finished::canonical_ids`]).
+    canonical_ids: Arc<Vec<u32>>,
     answer_ids: Vec<u32>,
     /// The unfed token the cached sequence ends with, after a cut-off answer.
     next_id: Option<u32>,
@@ -70,7 +72,11 @@ async fn tokenize_text(model: &Model, text: &str) -> Option<Vec<u32>> {
 /// A finished generation to continue, once checked.
 pub struct Finished {
     pub messages: Vec<ChatMessage>,
+    /// The ids the answer was generated from.
     pub prompt_ids: Arc<Vec<u32>>,
+    /// The template's own tokenisation of `messages` (generation prompt included): the same text
+    /// as `prompt_ids`, whose earlier answers may be the model's own, non-canonical ids.
+    pub canonical_ids: Arc<Vec<u32>>,
     pub answer_ids: Vec<u32>,
     pub next_id: Option<u32>,
     pub text: String,
@@ -111,9 +117,18 @@ async fn check(model: &Model, mut f: Finished) -> Option<Checked> {
         messages: f.messages,
         text: f.text,
         prompt_ids: f.prompt_ids,
+        canonical_ids: f.canonical_ids,
         answer_ids: f.answer_ids,
         next_id: f.next_id,
     })
+}
+
+/// A prompt that continues an earlier answer token-exactly.
+pub struct Continued {
+    /// The ids to send.
+    pub ids: Vec<u32>,
+    /// The template's own tokenisation of the same conversation.
+    pub canonical: Vec<u32>,
 }
 
 /// The prompt of `messages` as exact token ids, when it continues the answer `continues` was
@@ -122,7 +137,7 @@ pub async fn prompt_ids(
     model: &Model,
     messages: &[ChatMessage],
     continues: Option<&Continuation>,
-) -> Option<Vec<u32>> {
+) -> Option<Continued> {
     let entry = continues?.get::<Pending>()?.0.clone().await?;
     let i = entry.messages.len();
     if messages.get(..i)? != entry.messages.as_slice() || messages.get(i)?.role != Role::Assistant {
@@ -142,9 +157,11 @@ pub async fn prompt_ids(
     let tail = full.strip_prefix(head.as_slice())?;
     let canonical = tokenize(model, messages).await.ok()?;
     let refused = |why: Refusal| tracing::debug!(?why, "continuation refused; sending text");
-    // The whole prompt is checked against the template's own rendering of `messages`: the same
-    // ids before the answer and after it, and the answer's span spelling the same text.
-    let span = canonical_answer_span(&canonical, &entry.prompt_ids, tail)
+    // The whole prompt is checked against the template's own rendering of `messages`: it must
+    // start with the template's ids of the earlier prompt (which the earlier prompt's ids spell,
+    // checked when it was sent), end with the tail, and the answer's span between them must
+    // spell the answer as the request has it.
+    let span = canonical_answer_span(&canonical, &entry.canonical_ids, tail)
         .map_err(refused)
         .ok()?;
     let spelled = model.detokenize(span.to_vec(), false).await.ok()?;
@@ -157,7 +174,7 @@ pub async fn prompt_ids(
     } else {
         tokenize_text(model, rest).await?
     };
-    assemble(
+    let ids = assemble(
         &Parts {
             prompt_ids: &entry.prompt_ids,
             answer_ids: &entry.answer_ids,
@@ -167,7 +184,8 @@ pub async fn prompt_ids(
             tail,
         },
         refused,
-    )
+    )?;
+    Some(Continued { ids, canonical })
 }
 
 /// Why a request that continues an answer is sent as text after all.
@@ -184,15 +202,15 @@ enum Refusal {
 }
 
 /// The ids of the answer turn's content in the template's rendering `canonical`, between the
-/// earlier prompt `prompt_ids` (which `canonical` must start with) and the template `tail`
-/// (which it must end with).
+/// template's ids of the earlier prompt `earlier` (which `canonical` must start with) and the
+/// template `tail` (which it must end with).
 fn canonical_answer_span<'a>(
     canonical: &'a [u32],
-    prompt_ids: &[u32],
+    earlier: &[u32],
     tail: &[u32],
 ) -> Result<&'a [u32], Refusal> {
     let after = canonical
-        .strip_prefix(prompt_ids)
+        .strip_prefix(earlier)
         .ok_or(Refusal::PromptDiffers)?;
     if tail.is_empty() {
         return Err(Refusal::TailDiffers);

@@ -139,15 +139,18 @@ impl Engine for MistralEngine {
             model.clone(),
             request.messages.clone(),
         );
+        // For a greedy request: the ids to send when they continue an answer, and the prompt's
+        // ids with the template's own ids of the same conversation, for the next round.
         let prepared = tokio::spawn(async move {
             if !greedy {
                 return (None, None);
             }
-            if let Some(ids) = prompt_ids(&m, &messages, continues.as_ref()).await {
-                let ids = Arc::new(ids);
-                return (Some(ids.clone()), Some(ids));
+            if let Some(c) = prompt_ids(&m, &messages, continues.as_ref()).await {
+                let ids = Arc::new(c.ids);
+                return (Some(ids.clone()), Some((ids, Arc::new(c.canonical))));
             }
-            (None, tokenize(&m, &messages).await.ok().map(Arc::new))
+            let canonical = tokenize(&m, &messages).await.ok().map(Arc::new);
+            (None, canonical.map(|ids| (ids.clone(), ids)))
         });
         let (token_prompt, prompt_token_ids) = prepared
             .await
@@ -158,9 +161,9 @@ impl Engine for MistralEngine {
         let extra_token = (greedy && request.will_continue)
             .then_some(max_tokens)
             .filter(|_| {
-                prompt_token_ids
-                    .as_ref()
-                    .is_some_and(|p| p.len() as u64 + (max_tokens as u64) < self.context as u64)
+                prompt_token_ids.as_ref().is_some_and(|(p, _)| {
+                    p.len() as u64 + (max_tokens as u64) < self.context as u64
+                })
             });
         // One slot per possible token plus the final chunks: the engine never blocks on us.
         let (tx, rx) = mpsc::channel(max_tokens as usize + 9);
@@ -208,9 +211,10 @@ impl Engine for MistralEngine {
             .await
             .map_err(|e| EngineError::Internal(e.to_string()))?;
         self.stats.sequence_started();
-        let recorder = prompt_token_ids.map(|prompt_ids| Recorder {
+        let recorder = prompt_token_ids.map(|(prompt_ids, canonical_ids)| Recorder {
             messages: request.messages,
             prompt_ids,
+            canonical_ids,
             ids: Vec::new(),
             next_id: None,
             text: String::new(),

@@ -32,6 +32,8 @@ const RELEASE_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Recorder {
     pub messages: Vec<ChatMessage>,
     pub prompt_ids: Arc<Vec<u32>>,
+    /// The template's own ids of `messages` (see [`Finished::canonical_ids`]).
+    pub canonical_ids: Arc<Vec<u32>>,
     pub ids: Vec<u32>,
     /// The extra token sampled after a cut-off answer (not part of it).
     pub next_id: Option<u32>,
@@ -130,6 +132,7 @@ impl MistralStream {
                 let finished = Finished {
                     messages: rec.messages,
                     prompt_ids: rec.prompt_ids,
+                    canonical_ids: rec.canonical_ids,
                     answer_ids: rec.ids,
                     next_id: rec.next_id,
                     text: rec.text,
