@@ -160,6 +160,7 @@ pub async fn run(args: BenchRefineArgs) -> anyhow::Result<()> {
         post(&client, &args.cold_url, &body(&args, &first, args.rounds)).await?;
     let server_rounds = rounds_of(&server_loop)?;
     let mut answers = Vec::new();
+    let mut client_rounds = Vec::new();
     let start = Instant::now();
     for _ in 0..server_rounds.len() {
         let (v, _) = post(
@@ -174,16 +175,33 @@ pub async fn run(args: BenchRefineArgs) -> anyhow::Result<()> {
                 .unwrap_or_default()
                 .to_string(),
         );
+        client_rounds.extend(rounds_of(&v)?);
     }
     let client_wall = start.elapsed().as_secs_f64();
-    let same = server_rounds
-        .iter()
-        .zip(&answers)
-        .all(|(r, a)| r["content"].as_str() == Some(a.as_str()));
     println!(
         "\n3. Loop overhead on {} (no reuse on either side)",
         args.cold_url
     );
+    println!("round  server: prompt_tok  compl_tok  ttft_ms  round_ms   client: prompt_tok  compl_tok  ttft_ms  round_ms  same");
+    for (s, c) in server_rounds.iter().zip(&client_rounds) {
+        println!(
+            "{:>5}  {:>18}  {:>9}  {:>7}  {:>8}  {:>18}  {:>9}  {:>7}  {:>8}  {}",
+            s["round"],
+            s["prompt_tokens"],
+            s["completion_tokens"],
+            s["ttft_ms"],
+            s["elapsed_ms"],
+            c["prompt_tokens"],
+            c["completion_tokens"],
+            c["ttft_ms"],
+            c["elapsed_ms"],
+            s["content"] == c["content"]
+        );
+    }
+    let same = server_rounds
+        .iter()
+        .zip(&answers)
+        .all(|(r, a)| r["content"].as_str() == Some(a.as_str()));
     println!("server loop, one request:      {server_wall:.2} s");
     println!(
         "client loop, {} requests:       {client_wall:.2} s",

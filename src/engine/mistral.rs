@@ -40,6 +40,10 @@ pub struct MistralEngine {
     /// On CPU, held by each generation until the engine has released its sequence, so that the
     /// engine never batches two sequences (see the module docs).
     sequence_gate: Option<Arc<Mutex<()>>>,
+    /// Greedy rounds are continued token-exactly. Only with the prefix cache on: without it
+    /// nothing is reused, and a round sent as text is then exactly what a client sending the
+    /// same conversation gets.
+    continuations: bool,
 }
 
 impl MistralEngine {
@@ -69,6 +73,7 @@ impl MistralEngine {
             context,
             stats: Arc::new(EngineStats::default()),
             sequence_gate: matches!(opts.device, DeviceSpec::Cpu).then(|| Arc::new(Mutex::new(()))),
+            continuations: opts.prefix_cache_n > 0,
         })
     }
 }
@@ -131,7 +136,8 @@ impl Engine for MistralEngine {
 
     async fn generate(&self, request: GenerationRequest) -> Result<EventStream, EngineError> {
         let model = self.engine.model();
-        let greedy = request.sampling.temperature == 0.0;
+        // Greedy rounds may be continued token-exactly (see `continuations`).
+        let exact = request.sampling.temperature == 0.0 && self.continuations;
         // Token-exact prompts need tokenize calls, which must not be abandoned midway (see
         // count_prompt_tokens): they run in their own task.
         let (continues, m, messages) = (
@@ -139,10 +145,10 @@ impl Engine for MistralEngine {
             model.clone(),
             request.messages.clone(),
         );
-        // For a greedy request: the ids to send when they continue an answer, and the prompt's
+        // For such a request: the ids to send when they continue an answer, and the prompt's
         // ids with the template's own ids of the same conversation, for the next round.
         let prepared = tokio::spawn(async move {
-            if !greedy {
+            if !exact {
                 return (None, None);
             }
             if let Some(c) = prompt_ids(&m, &messages, continues.as_ref()).await {
@@ -158,7 +164,7 @@ impl Engine for MistralEngine {
         // For an answer the caller will continue, one token more is generated and dropped, so
         // that the answer's last token is fed through the model and its KV is there to reuse.
         let max_tokens = request.sampling.max_tokens;
-        let extra_token = (greedy && request.will_continue)
+        let extra_token = (exact && request.will_continue)
             .then_some(max_tokens)
             .filter(|_| {
                 prompt_token_ids.as_ref().is_some_and(|(p, _)| {
@@ -172,7 +178,7 @@ impl Engine for MistralEngine {
             sampling.max_len = Some(max_tokens as usize + 1);
         }
         // Greedy decoding samples the top-1 token, so its id comes with the top-1 logprob.
-        sampling.top_n_logprobs = usize::from(greedy);
+        sampling.top_n_logprobs = usize::from(exact);
         let prompt_tokens = token_prompt.as_ref().map_or(0, |ids| ids.len() as u32);
         let messages = match &token_prompt {
             Some(ids) => {
@@ -185,7 +191,7 @@ impl Engine for MistralEngine {
             messages,
             sampling_params: sampling,
             response: tx,
-            return_logprobs: greedy,
+            return_logprobs: exact,
             is_streaming: true,
             id: 0,
             constraint: Constraint::None,
