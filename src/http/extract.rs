@@ -45,8 +45,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 )
             }
         })?;
-        parse(&bytes).map(ApiJson)
+        parse_object(&bytes).map(ApiJson)
     }
+}
+
+/// Parses a JSON object. Every request body of this API is one; serde would also take a struct
+/// from a JSON array of its fields in order, which no client means.
+pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(
+            ErrorKind::InvalidRequest,
+            "The request body must be a JSON object ({…}), as the API reference shows at /docs",
+        ));
+    }
+    parse(bytes)
 }
 
 /// Parses JSON, naming the failing field's path on error.
@@ -81,6 +93,24 @@ mod tests {
         assert_eq!(err.param.as_deref(), Some("temperature"));
         let err = parse::<ChatCompletionRequest>(br#"{"messages":[{"role":1}]}"#).unwrap_err();
         assert_eq!(err.param.as_deref(), Some("messages[0].role"));
+    }
+
+    #[test]
+    fn only_an_object_is_a_request_body() {
+        for body in [
+            &br#"["m", [{"role": "user", "content": "hi"}]]"#[..],
+            b"",
+            b" 7",
+            b"null",
+        ] {
+            let err = parse_object::<ChatCompletionRequest>(body).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::InvalidRequest);
+            assert!(err.message.contains("JSON object"), "{}", err.message);
+        }
+        let ok = parse_object::<ChatCompletionRequest>(
+            b" \n{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}",
+        );
+        assert!(ok.is_ok());
     }
 
     #[test]

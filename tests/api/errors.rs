@@ -79,7 +79,7 @@ async fn unknown_fields_are_ignored() {
 }
 
 #[tokio::test]
-async fn malformed_json_and_wrong_content_type() {
+async fn malformed_json_a_non_object_body_and_wrong_content_type() {
     let (app, _) = fake_app(FakeEngine::new(FAKE, "ok")).await;
     let req = Request::post("/v1/chat/completions")
         .header("content-type", "application/json")
@@ -93,6 +93,15 @@ async fn malformed_json_and_wrong_content_type() {
         .unwrap();
     let (status, _, body) = send(&app, req).await;
     assert_error(status, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE, None);
+    // The fields of a request as a JSON array (serde's positional form of a struct).
+    let req = Request::post("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            r#"["fake", [{"role": "user", "content": "hi"}]]"#,
+        ))
+        .unwrap();
+    let (status, _, body) = send(&app, req).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, None);
 }
 
 #[tokio::test]
