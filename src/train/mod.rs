@@ -54,6 +54,23 @@ pub struct TrainArgs {
     /// projections use candle's own matmul and backward.
     #[arg(long, env = "PTR_DEVICE", default_value = "cpu")]
     pub device: crate::config::DeviceSpec,
+    /// Stop at once when standard input closes: the fine-tuning job gives the trainer a pipe it
+    /// never writes to, which the kernel closes when the server dies, even by SIGKILL. (The last
+    /// checkpoint stays; the restarted server resumes from it.)
+    #[arg(long, hide = true)]
+    pub exit_with_parent: bool,
+}
+
+/// Exits the process once standard input reaches its end (see [`TrainArgs::exit_with_parent`]).
+fn exit_when_stdin_closes() {
+    std::thread::spawn(|| {
+        use std::io::Read;
+        let mut buf = [0u8; 256];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+        eprintln!("the server that started this trainer is gone; stopping");
+        std::process::exit(1);
+    });
 }
 
 /// The subcommand: runs [`run`] on a blocking thread, SIGTERM asking it to stop after a step.
@@ -68,6 +85,9 @@ pub async fn command(args: TrainArgs) -> anyhow::Result<()> {
             term.recv().await;
             STOP.store(true, Ordering::SeqCst);
         });
+    }
+    if args.exit_with_parent {
+        exit_when_stdin_closes();
     }
     let progress = args.progress || std::io::stderr().is_terminal();
     let reporter = Reporter::new(progress);

@@ -46,8 +46,26 @@ async fn a_fine_tuning_job_through_the_sdk_survives_kill_9_serves_refinements_an
         assert!(i < 3000, "no checkpoint after 15 minutes");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    assert!(
+        !trainers_over(data.path()).is_empty(),
+        "a trainer is running"
+    );
     child.start_kill().unwrap();
     child.wait().await.unwrap();
+    // The killed server's trainer stops too (its stdin pipe closes), leaving no orphan that
+    // would keep writing beside the resumed one.
+    let trainers = || trainers_over(data.path());
+    for i in 0.. {
+        if trainers().is_empty() {
+            break;
+        }
+        assert!(
+            i < 30,
+            "the trainer outlived its server by 3 s: {:?}",
+            trainers()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let child = start(port, data.path()).await;
 
     let seen: Value =
@@ -93,4 +111,18 @@ async fn a_fine_tuning_job_through_the_sdk_survives_kill_9_serves_refinements_an
     assert_eq!(seen["unload_status"], "unloaded");
     assert_eq!(seen["cancel"]["status"], "cancelled", "{seen}");
     drop(child);
+}
+
+/// Pids of `ptr-server train` processes whose command line names a path under `data`.
+fn trainers_over(data: &std::path::Path) -> Vec<u32> {
+    let data = data.to_string_lossy();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (cmd.contains(" train ") && cmd.contains(data.as_ref())).then_some(pid)
+        })
+        .collect()
 }

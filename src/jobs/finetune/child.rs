@@ -7,12 +7,15 @@ use std::process::Stdio;
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// A running trainer.
 pub struct Trainer {
     child: Child,
     lines: Lines<BufReader<ChildStdout>>,
+    /// Never written to: the trainer stops when it closes, which the kernel does when this
+    /// process dies (`--exit-with-parent`), so a killed server leaves no trainer behind.
+    _lifeline: ChildStdin,
 }
 
 impl Trainer {
@@ -33,15 +36,18 @@ impl Trainer {
             .arg(config)
             .arg("--device")
             .arg(device.to_string())
-            .stdin(Stdio::null())
+            .arg("--exit-with-parent")
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .kill_on_drop(true)
             .spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped: this is a bug");
+        let lifeline = child.stdin.take().expect("stdin is piped: this is a bug");
         Ok(Self {
             child,
             lines: BufReader::new(stdout).lines(),
+            _lifeline: lifeline,
         })
     }
 
