@@ -175,7 +175,7 @@ pub async fn prompt_ids(
         tokenize_text(model, rest).await?
     };
     let ids = assemble(
-        &Parts {
+        Parts {
             prompt_ids: &entry.prompt_ids,
             answer_ids: &entry.answer_ids,
             next_id: entry.next_id,
@@ -235,8 +235,8 @@ struct Parts<'a> {
 
 /// The continued prompt: the earlier prompt's ids, the answer's own ids, the appended text's ids,
 /// then the template's tail.
-fn assemble(p: &Parts, refused: impl Fn(Refusal)) -> Option<Vec<u32>> {
-    let mut rest_ids = p.rest_ids.clone();
+fn assemble(p: Parts, refused: impl Fn(Refusal)) -> Option<Vec<u32>> {
+    let mut rest_ids = p.rest_ids;
     // The token after the answer must differ from the cached sequence's unfed last token (the
     // end-of-turn, or the extra token after a cut-off answer), or the engine would reuse that
     // token's empty KV slot. When the text that follows is only whitespace that starts with that
@@ -319,7 +319,7 @@ mod tests {
 
     #[test]
     fn the_prompt_is_the_earlier_prompt_the_answer_ids_the_rest_and_the_tail() {
-        let ids = assemble(&parts(&[20, 3, 3, 21], None, vec![3], true), never).unwrap();
+        let ids = assemble(parts(&[20, 3, 3, 21], None, vec![3], true), never).unwrap();
         assert_eq!(ids, [PROMPT, &[20, 3, 3, 21], &[3], TAIL].concat());
     }
 
@@ -327,7 +327,7 @@ mod tests {
     fn a_blank_rest_starting_with_the_unfed_token_is_left_out() {
         // The answer was cut off with "\n" sampled but not fed; the layout's newline would
         // repeat it, so the turn ends the canonical way instead.
-        let ids = assemble(&parts(&[20, 21], Some(3), vec![3], true), never).unwrap();
+        let ids = assemble(parts(&[20, 21], Some(3), vec![3], true), never).unwrap();
         assert_eq!(ids, [PROMPT, &[20, 21], TAIL].concat());
     }
 
@@ -336,10 +336,10 @@ mod tests {
         let seen = std::cell::Cell::new(None);
         let refuse = |why| seen.set(Some(why));
         // A non-blank rest that starts with the unfed token.
-        assert!(assemble(&parts(&[20], Some(30), vec![30, 31], false), refuse).is_none());
+        assert!(assemble(parts(&[20], Some(30), vec![30, 31], false), refuse).is_none());
         assert_eq!(seen.take(), Some(Refusal::RepeatsUnfedToken));
         // No rest, and the tail starts with the unfed end-of-turn token.
-        assert!(assemble(&parts(&[20], Some(2), vec![], true), refuse).is_none());
+        assert!(assemble(parts(&[20], Some(2), vec![], true), refuse).is_none());
         assert_eq!(seen.take(), Some(Refusal::RepeatsUnfedToken));
     }
 }

@@ -67,6 +67,15 @@ impl StreamGuard {
     }
 }
 
+/// Resolves with the grace period once the server is closing; never if it no longer can close.
+async fn closing_after(closing: &mut watch::Receiver<Option<Duration>>) -> Duration {
+    let grace = closing.wait_for(Option::is_some).await.map(|g| *g);
+    match grace {
+        Ok(grace) => grace.unwrap_or_default(),
+        Err(_) => std::future::pending().await,
+    }
+}
+
 /// Streams `events` as SSE under `guard`. `on_cut` gives the events that end a stream the server
 /// ends early, from the error that says why (the deadline passed, or the server is closing): the
 /// error, and `[DONE]` where the protocol has one.
@@ -90,10 +99,7 @@ pub fn respond(
         loop {
             let next = tokio::select! {
                 _ = tx.closed() => return,
-                grace = closing.wait_for(Option::is_some) => {
-                    let grace = grace.map(|g| g.unwrap_or_default()).unwrap_or_default();
-                    Err(ApiError::shutting_down(grace))
-                }
+                grace = closing_after(&mut closing) => Err(ApiError::shutting_down(grace)),
                 next = tokio::time::timeout_at(deadline, events.next()) => next.map_err(|_| {
                     metrics.timed_out.inc();
                     ApiError::timeout(request_timeout)

@@ -300,10 +300,8 @@ async fn a_round_continues_the_previous_answer_token_exactly() {
         p(1) > p(0) + c0,
         "round 2's prompt holds round 1's prompt and answer"
     );
-    let m = scrape(&client, &base).await;
-    let continued = format!("ptr_engine_token_continuations_total{{model=\"{MODEL}\"}}");
     assert_eq!(
-        metric(&m, &continued),
+        continuations(&client, &base).await,
         Some(1.0),
         "round 2 went as exact token ids"
     );
@@ -331,10 +329,8 @@ async fn every_round_continues_the_one_before() {
         3,
         "{v}"
     );
-    let m = scrape(&client, &base).await;
-    let continued = format!("ptr_engine_token_continuations_total{{model=\"{MODEL}\"}}");
     assert_eq!(
-        metric(&m, &continued),
+        continuations(&client, &base).await,
         Some(2.0),
         "rounds 2 and 3 went as exact token ids"
     );
@@ -362,10 +358,8 @@ async fn a_cut_off_round_is_continued_without_leaking_its_extra_token() {
         rounds[0]["content"], p["choices"][0]["message"]["content"],
         "the extra token's text is not in the answer"
     );
-    let m = scrape(&client, &base).await;
-    let continued = format!("ptr_engine_token_continuations_total{{model=\"{MODEL}\"}}");
     assert_eq!(
-        metric(&m, &continued),
+        continuations(&client, &base).await,
         Some(1.0),
         "round 2 continued the cut-off answer as token ids"
     );
@@ -396,8 +390,19 @@ async fn concurrent_refinements_each_continue_their_own_rounds() {
     }
     // Every round after the first went as exact token ids continuing its own request's
     // previous round: a continuation is handed from round to round, never shared.
-    let m = scrape(&client, &base).await;
-    let continued = format!("ptr_engine_token_continuations_total{{model=\"{MODEL}\"}}");
-    assert_eq!(metric(&m, &continued), Some(6.0), "{answers:?}");
+    assert_eq!(
+        continuations(&client, &base).await,
+        Some(6.0),
+        "{answers:?}"
+    );
     server.shutdown().await.unwrap();
+}
+
+/// Rounds the engine received as exact token ids so far (`ptr_engine_token_continuations_total`).
+async fn continuations(client: &reqwest::Client, base: &str) -> Option<f64> {
+    let m = scrape(client, base).await;
+    metric(
+        &m,
+        &format!("ptr_engine_token_continuations_total{{model=\"{MODEL}\"}}"),
+    )
 }
