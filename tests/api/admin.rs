@@ -324,7 +324,19 @@ async fn a_dataset_job_builds_records_with_events_that_replay() {
         })
         .collect();
     assert_eq!(reasons, ["gold_mismatch", "gold_mismatch"]);
-    assert_eq!(done["summary"]["records"], 3);
+    let summary = &done["summary"];
+    assert_eq!(summary["records"], 3);
+    assert_eq!(
+        summary["rejected_by"],
+        json!({"gold_mismatch": 2}),
+        "{summary}"
+    );
+    // A gold mismatch stays rejected whatever the similarity threshold.
+    let sweep = summary["threshold_sweep"].as_array().unwrap();
+    assert!(
+        sweep.len() >= 8 && sweep.iter().all(|r| r["accepted"] == 1),
+        "{summary}"
+    );
     for line in lines.lines() {
         let turns = ptr_server::chatfile::parse_line(line).unwrap();
         let weights: Vec<_> = turns.iter().filter_map(|t| t.weight).collect();
@@ -508,7 +520,7 @@ async fn a_job_left_running_by_a_crash_resumes_and_writes_each_record_once() {
                 custom_id: "0".into(),
                 accepted: true,
                 line: line.clone(),
-                provenance: json!({"custom_id": "0"}),
+                provenance: json!({"custom_id": "0", "tokens": 1000}),
                 seq: 0,
             },
         )
@@ -535,6 +547,15 @@ async fn a_job_left_running_by_a_crash_resumes_and_writes_each_record_once() {
         .collect();
     ids.sort();
     assert_eq!(ids, ["0", "1", "2"], "each custom_id exactly once");
+    // The summary counts the record from before the crash as well.
+    let summary = &done["summary"];
+    let tokens: u64 = provenance
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).unwrap()["tokens"].as_u64())
+        .sum();
+    assert!(tokens > 1000, "{provenance}");
+    assert_eq!(summary["tokens"], tokens, "{summary}");
+    assert_eq!(summary["records"], 3, "{summary}");
     let train = content(&app, &done["output_file_id"]).await;
     assert_eq!(
         serde_json::from_str::<Value>(train.lines().next().unwrap()).unwrap(),

@@ -200,6 +200,19 @@ async fn a_real_dataset_job_survives_kill_9_and_uses_a_remote_strong_model() {
         ["0", "1", "2", "3"],
         "each custom_id exactly once after the kill"
     );
+    // The summary covers the records written before the kill too, not just the resumed run's.
+    let summary = &done["summary"];
+    assert_eq!(summary["records"], 4, "{summary}");
+    assert_eq!(summary["sample_similarity"]["n"], 4, "{summary}");
+    let tokens: u64 = provenance
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["tokens"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(summary["tokens"], tokens, "{summary}");
     for line in provenance.lines() {
         let p: Value = serde_json::from_str(line).unwrap();
         let sim = p["scores"]["sample_similarity"].as_f64().unwrap();

@@ -47,7 +47,6 @@ pub struct Built {
     pub line: Value,
     pub provenance: Value,
     pub scores: Option<Scores>,
-    pub tokens: u64,
 }
 
 impl Builder {
@@ -127,7 +126,6 @@ impl Builder {
             line,
             provenance,
             scores: Some(scores),
-            tokens,
         })
     }
 }
@@ -149,14 +147,12 @@ pub fn import(q: &Query, instruction: &str) -> Built {
             )),
             provenance,
             scores: None,
-            tokens: 0,
         },
         _ => Built {
             accepted: false,
             line: json!({"custom_id": q.custom_id, "reason": "no_thought_to_import"}),
             provenance,
             scores: None,
-            tokens: 0,
         },
     }
 }

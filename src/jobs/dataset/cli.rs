@@ -1,8 +1,9 @@
 //! `ptr-server build-dataset`: the dataset job run from a shell, through the very same job code.
 //! It keeps a job store in `<out>/.state`, runs the job in-process on local models (loaded from
 //! models.toml) or remote endpoints, draws a progress bar (records, records per minute,
-//! acceptance rate), and exports `train.jsonl`, `rejected.jsonl`, `provenance.jsonl` and
-//! `summary.json` into `<out>`. Run it again with the same arguments and `--out` to resume.
+//! acceptance rate), and exports `train.jsonl`, `rejected.jsonl`, `provenance.jsonl`,
+//! `summary.json` and `similarity.svg` into `<out>`. Run it again with the same arguments and
+//! `--out` to resume.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -180,7 +181,7 @@ pub async fn run(args: BuildDatasetArgs, embedder: EmbedderLoader) -> anyhow::Re
         }
     };
     let job = follow(&manager, &job.id).await?;
-    export(&store, &job.state, &args.out)?;
+    export(&store, &job, &args.out)?;
     match job.status {
         JobStatus::Succeeded => Ok(()),
         s => bail!(
@@ -224,8 +225,10 @@ async fn follow(manager: &Arc<JobManager>, id: &str) -> anyhow::Result<crate::st
     }
 }
 
-/// Copies the job's output files and summary into `out`.
-fn export(store: &Store, state: &Value, out: &std::path::Path) -> anyhow::Result<()> {
+/// Copies the job's output files and summary into `out`, draws `similarity.svg`, and prints the
+/// summary with its threshold sweep.
+fn export(store: &Store, job: &crate::store::JobRow, out: &std::path::Path) -> anyhow::Result<()> {
+    let state = &job.state;
     for (key, name) in [
         ("output_file_id", "train.jsonl"),
         ("error_file_id", "rejected.jsonl"),
@@ -235,11 +238,31 @@ fn export(store: &Store, state: &Value, out: &std::path::Path) -> anyhow::Result
             std::fs::write(out.join(name), store.file_content(id)?)?;
         }
     }
+    let summary = &state["summary"];
     std::fs::write(
         out.join("summary.json"),
-        serde_json::to_string_pretty(&state["summary"])?,
+        serde_json::to_string_pretty(summary)?,
     )?;
-    eprintln!("{}", serde_json::to_string_pretty(&state["summary"])?);
+    eprintln!("{}", serde_json::to_string_pretty(summary)?);
+    let sims: Vec<f32> = store
+        .records(&job.id)?
+        .iter()
+        .filter_map(super::summary::scores)
+        .map(|s| s.sample_similarity)
+        .collect();
+    if !sims.is_empty() {
+        let threshold = summary["threshold"].as_f64().unwrap_or(0.0) as f32;
+        super::chart::write(&out.join("similarity.svg"), &sims, threshold)?;
+        eprintln!("threshold  accepted");
+        for row in summary["threshold_sweep"].as_array().into_iter().flatten() {
+            eprintln!(
+                "{:>9}  {:>3} ({:.0} %)",
+                row["threshold"],
+                row["accepted"],
+                row["acceptance_rate"].as_f64().unwrap_or(0.0) * 100.0
+            );
+        }
+    }
     eprintln!("wrote {}", out.join("train.jsonl").display());
     Ok(())
 }

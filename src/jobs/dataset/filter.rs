@@ -3,7 +3,7 @@
 //! Sentence-BERT embeddings at or above a threshold); with a gold answer the answer's number must
 //! match it; and the answer must not be a copy of the last thought. Every score is recorded.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::spec::FilterSpec;
 use crate::embed::score::{mean_pairwise_cosine, near_copy, CopyCheck, CopyLimits};
@@ -20,7 +20,7 @@ impl TextEmbedder for crate::embed::Embedder {
 }
 
 /// What the filter measured for one record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
     /// Mean pairwise cosine similarity of the k answer samples (1 when k = 1).
     pub sample_similarity: f32,

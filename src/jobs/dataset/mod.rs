@@ -7,6 +7,7 @@
 //! job.
 
 pub mod build;
+mod chart;
 pub mod cli;
 mod cli_models;
 pub mod filter;
@@ -16,6 +17,7 @@ pub mod input;
 pub mod resolve;
 mod runner;
 pub mod spec;
+pub mod summary;
 
 pub use runner::{DatasetRunner, EmbedderLoader};
 pub use spec::DatasetSpec;

@@ -14,7 +14,8 @@ use super::build::{self, Builder, Built};
 use super::filter::TextEmbedder;
 use super::input::Query;
 use super::resolve::{self, Resolved};
-use super::spec::DatasetSpec;
+use super::spec::{DatasetSpec, FilterSpec};
+use super::summary;
 use crate::jobs::{JobContext, JobFailure, JobRunner};
 use crate::store::{FileStatus, NewEvent, NewFile, RecordRow, Store};
 
@@ -63,8 +64,6 @@ struct Counts {
     accepted: usize,
     rejected: usize,
     failed: usize,
-    tokens: u64,
-    similarity: Vec<f32>,
 }
 
 impl Counts {
@@ -135,7 +134,7 @@ impl JobRunner for DatasetRunner {
             .build_all(&ctx, &spec, builder, todo, &mut counts, started)
             .await;
         if matches!(outcome, Ok(()) | Err(JobFailure::Cancelled)) {
-            write_outputs(&ctx, &counts, started).await?;
+            write_outputs(&ctx, &spec.filter, &counts, started).await?;
         }
         outcome
     }
@@ -226,10 +225,6 @@ async fn record(
         } else {
             counts.rejected += 1;
         }
-        counts.tokens += b.tokens;
-        if let Some(s) = &b.scores {
-            counts.similarity.push(s.sample_similarity);
-        }
     }
     let verdict = if b.accepted {
         "accepted".to_string()
@@ -257,13 +252,20 @@ fn jsonl<'a>(lines: impl Iterator<Item = &'a Value>) -> Vec<u8> {
     out
 }
 
-/// Writes the output, rejected and provenance files from the recorded rows, and the summary.
+/// Writes the output, rejected and provenance files from the recorded rows, and the summary
+/// ([`summary::summarize`], over every row, this run's and earlier ones').
 async fn write_outputs(
     ctx: &JobContext,
+    filter: &FilterSpec,
     counts: &Counts,
     started: Instant,
 ) -> Result<(), JobFailure> {
     let id = ctx.job.id.clone();
+    let (filter, failed, seconds) = (
+        filter.clone(),
+        counts.failed,
+        started.elapsed().as_secs_f64(),
+    );
     let written = ctx
         .store
         .call(move |s: &Store| {
@@ -292,26 +294,12 @@ async fn write_outputs(
             let out = put(format!("{id}-train.jsonl"), "fine-tune", &accepted)?;
             let err = put(format!("{id}-rejected.jsonl"), "user_data", &rejected)?;
             let prov = put(format!("{id}-provenance.jsonl"), "user_data", &provenance)?;
-            Ok((rows.len(), out.id, err.id, prov.id))
+            let summary = summary::summarize(&rows, &filter, failed, seconds);
+            Ok((out.id, err.id, prov.id, summary))
         })
         .await?;
-    let (records, output, error, provenance) = written;
-    let mean_sim = if counts.similarity.is_empty() {
-        None
-    } else {
-        Some(counts.similarity.iter().sum::<f32>() / counts.similarity.len() as f32)
-    };
-    let accepted_total = counts.accepted;
-    let summary = json!({
-        "records": records,
-        "accepted": accepted_total,
-        "rejected": counts.rejected,
-        "failed": counts.failed,
-        "acceptance_rate": accepted_total as f64 / records.max(1) as f64,
-        "mean_sample_similarity": mean_sim,
-        "tokens": counts.tokens,
-        "seconds": started.elapsed().as_secs_f64(),
-    });
+    let (output, error, provenance, summary) = written;
+    let accepted_total = &summary["accepted"];
     ctx.patch(json!({"output_file_id": output, "error_file_id": error, "provenance_file_id": provenance, "summary": summary}))
         .await?;
     ctx.event(NewEvent::info(format!(
