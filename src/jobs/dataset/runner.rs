@@ -134,7 +134,7 @@ impl JobRunner for DatasetRunner {
             .build_all(&ctx, &spec, builder, todo, &mut counts, started)
             .await;
         if matches!(outcome, Ok(()) | Err(JobFailure::Cancelled)) {
-            write_outputs(&ctx, &spec.filter, &counts, started).await?;
+            write_outputs(&ctx, &spec.filter, counts.failed, started).await?;
         }
         outcome
     }
@@ -257,15 +257,11 @@ fn jsonl<'a>(lines: impl Iterator<Item = &'a Value>) -> Vec<u8> {
 async fn write_outputs(
     ctx: &JobContext,
     filter: &FilterSpec,
-    counts: &Counts,
+    failed: usize,
     started: Instant,
 ) -> Result<(), JobFailure> {
     let id = ctx.job.id.clone();
-    let (filter, failed, seconds) = (
-        filter.clone(),
-        counts.failed,
-        started.elapsed().as_secs_f64(),
-    );
+    let (filter, seconds) = (filter.clone(), started.elapsed().as_secs_f64());
     let written = ctx
         .store
         .call(move |s: &Store| {
