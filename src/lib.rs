@@ -14,6 +14,7 @@
 //!   routes live in [`http::admin`].
 //! - [`embed`] embeds sentences (Sentence-BERT on candle) for the dataset job's consistency filter.
 //! - [`train`] is the native thought-mask (LoRA) trainer behind `ptr-server train`.
+//! - [`plot`] holds what the SVG charts (accuracy, similarity, loss) share.
 
 pub mod bench;
 pub mod chatfile;
@@ -28,6 +29,7 @@ pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod models;
+pub mod plot;
 pub mod refine;
 pub mod registry;
 pub mod server;

@@ -65,11 +65,6 @@ fn draw(path: &Path, report: &EvalReport) -> Result<(), Box<dyn std::error::Erro
             });
         chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()?;
+    crate::plot::finish(&mut chart, &root, SeriesLabelPosition::MiddleRight)?;
     Ok(())
 }

@@ -206,12 +206,7 @@ pub fn write_loss_curve(path: &Path, rows: &[MetricsRow]) -> anyhow::Result<()> 
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
         chart.draw_series(valid.iter().map(|&p| Circle::new(p, 3, RED.filled())))?;
     }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE)
-        .draw()?;
-    root.present()?;
+    crate::plot::finish(&mut chart, &root, SeriesLabelPosition::MiddleRight)?;
     Ok(())
 }
 

@@ -67,13 +67,7 @@ fn draw(path: &Path, sims: &[f32], threshold: f32) -> Result<(), Box<dyn std::er
         .draw_series(LineSeries::new([(t, 0), (t, top)], BLACK.stroke_width(2)))?
         .label(format!("threshold {threshold}"))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()?;
+    crate::plot::finish(&mut chart, &root, SeriesLabelPosition::UpperLeft)?;
     Ok(())
 }
 
