@@ -256,9 +256,9 @@ fn export(store: &Store, job: &crate::store::JobRow, out: &std::path::Path) -> a
         eprintln!("threshold  accepted");
         for row in summary["threshold_sweep"].as_array().into_iter().flatten() {
             eprintln!(
-                "{:>9}  {:>3} ({:.0} %)",
-                row["threshold"],
-                row["accepted"],
+                "{:>9.2}  {:>8} ({:.0} %)",
+                row["threshold"].as_f64().unwrap_or(0.0),
+                row["accepted"].as_u64().unwrap_or(0),
                 row["acceptance_rate"].as_f64().unwrap_or(0.0) * 100.0
             );
         }
