@@ -9,15 +9,19 @@ VENV ?= $(HOME)/.cache/ptr-server/venv
 OPENAI_SDK ?= openai==3.57.0
 ARGS ?=
 
-.PHONY: run test build fetch openapi bench eval cuda-build docker-base docker-test
+.PHONY: run test build deps fetch openapi bench eval cuda-build docker-base docker-test
 
-run:
+# mistralrs-core with this project's patches (README "Patched dependencies"); quick once done.
+deps:
+	@bash scripts/patch-deps.sh
+
+run: deps
 	cargo run -- serve --fetch $(ARGS)
 
-build:
+build: deps
 	cargo build
 
-fetch:
+fetch: deps
 	cargo run -- fetch-model
 
 $(VENV)/.installed:
@@ -25,7 +29,7 @@ $(VENV)/.installed:
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check "$(OPENAI_SDK)"
 	touch $@
 
-test: $(VENV)/.installed
+test: deps $(VENV)/.installed
 	cargo run --quiet -- fetch-model smollm2-135m-instruct all-minilm-l6-v2
 	PTR_TEST_PYTHON=$(VENV)/bin/python cargo test -- --test-threads=2
 	python3 tests/reliability/run.py --mode quick
@@ -34,14 +38,14 @@ test: $(VENV)/.installed
 # schemathesis, load at 4x --max-concurrent, client disconnects, SIGTERM. RELIABILITY=quick is the
 # bounded form for CI; PTR_BIN=<binary> tests that binary instead of the debug build.
 .PHONY: reliability
-reliability:
+reliability: deps
 	test -n "$(PTR_BIN)" || cargo build --quiet
 	python3 tests/reliability/run.py --mode $(or $(RELIABILITY),full)
 
-openapi:
+openapi: deps
 	cargo run --quiet -- openapi > openapi/openapi.json
 
-bench:
+bench: deps
 	cargo run --quiet -- bench $(ARGS)
 
 # Training tokens/s of `ptr-server train` beside PyTorch + PEFT on the same GGUF and records (a
@@ -53,19 +57,19 @@ $(PEFT_VENV)/.installed:
 	touch $@
 
 .PHONY: bench-train
-bench-train: $(PEFT_VENV)/.installed
+bench-train: deps $(PEFT_VENV)/.installed
 	cargo build --quiet
 	cargo run --quiet -- fetch-model smollm2-135m-instruct
 	python3 bench/train_compare.py --bin $(CARGO_TARGET_DIR)/debug/ptr-server --peft-python $(PEFT_VENV)/bin/python \
 	  --gguf $(HOME)/.cache/ptr-server/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf $(ARGS)
 
-eval:
+eval: deps
 	cargo run --quiet -- eval $(ARGS)
 
 # --features cuda, for compute capability $(CUDA_COMPUTE_CAP) (90 = H100/H200), in its own target
 # dir; CUDA 13.0 from PyPI wheels, no GPU needed to build. Output: .dist/ptr-server-cuda.xz
 CUDA_COMPUTE_CAP ?= 90
-cuda-build:
+cuda-build: deps
 	CUDA_COMPUTE_CAP=$(CUDA_COMPUTE_CAP) bash scripts/cuda-build.sh
 
 # Local stand-ins for the Dockerfiles' base images (debootstrap + docker import), for machines

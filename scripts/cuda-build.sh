@@ -8,6 +8,8 @@
 #   CU_ROOT           where the toolkit is unpacked (~1.2 GB; downloaded once, ~650 MB)
 #   CUDA_TARGET_DIR   its own target dir (default ~/.cache/ptr-server/target-cuda), so the CPU
 #                     build's artefacts are never invalidated
+#   TARGET_CPU        x86 level of the host code (default x86-64-v3: AVX2, FMA, F16C); the binary
+#                     refuses to start on a CPU below it (src/cpu/check.c)
 set -euo pipefail
 SRC=${SRC:-$(cd "$(dirname "$0")/.." && pwd)}         # the ptr-server checkout
 CU_ROOT=${CU_ROOT:-$HOME/.cache/ptr-server/cuda13}   # toolkit from PyPI wheels (~1.2 GB)
@@ -27,6 +29,7 @@ if [ ! -x "$CUDA_HOME/bin/nvcc" ] || [ ! -e "$CUDA_HOME/lib/libcublasLt.so.13" ]
 fi
 "$CUDA_HOME/bin/nvcc" --version | grep -q 'release 13.0,' || { echo "need nvcc 13.0" >&2; exit 1; }
 # 2. Link-time names: unversioned .so links + a libcuda.so stub (the real one is the GPU's driver).
+bash "$SRC/scripts/patch-deps.sh"                  # vendor/mistralrs-core (Cargo.toml's [patch])
 ( cd "$SRC" && cargo fetch --locked -q )
 CUDARC=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-0.19.10 | head -1)
 cd "$CUDA_HOME/lib"
@@ -45,6 +48,7 @@ export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}    # cudaforge: compute_90a / sm
 export CUDARC_CUDA_VERSION=13000                   # cudarc: CUDA 13.0 bindings (driver 580)
 export CUDAFORGE_THREADS=2                         # nvcc jobs per build script (default 1 here)
 export LIBRARY_PATH="$CUDA_HOME/lib:$CUDA_HOME/lib/stubs${LIBRARY_PATH:+:$LIBRARY_PATH}"
+export RUSTFLAGS="-C target-cpu=${TARGET_CPU:-x86-64-v3}"   # not the build machine's `native`
 export CARGO_PROFILE_RELEASE_STRIP=symbols CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_INCREMENTAL=0
 unset NVCC_CCBIN
 cd "$SRC"

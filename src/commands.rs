@@ -9,7 +9,7 @@ use crate::registry::ModelRegistry;
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => {
-            tracing::info!(?config, "starting");
+            tracing::info!(cpu = %crate::cpu::report(), ?config, "starting");
             crate::server::start(config)
                 .await?
                 .run_until(crate::server::shutdown_signal())

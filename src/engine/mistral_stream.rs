@@ -4,8 +4,7 @@
 //! sequence in the batch). Cancellation: when the stream is dropped early, the receiver is
 //! closed, the engine's next send fails and it cancels the sequence; a reaper task drains what
 //! was already in flight and releases the sequence in [`EngineStats`] only once the engine has
-//! dropped its sender. The engine's sequence gate (CPU only, see [`super::mistral`]) is held
-//! until the sequence ends, or for a cancelled one until the engine has released it. A greedy
+//! dropped its sender. A greedy
 //! generation also collects its token ids, and its `Finished` event carries them as a
 //! [`crate::engine::Continuation`] so that the next round can continue the answer token-exactly
 //! (see [`super::continuation`]).
@@ -19,7 +18,7 @@ use std::time::Duration;
 use futures::Stream;
 use mistralrs::core::ResponseLogprob;
 use mistralrs::{Model, Response};
-use tokio::sync::{mpsc, OwnedMutexGuard};
+use tokio::sync::mpsc;
 
 use super::continuation::{continue_later, Finished};
 use super::recycle::Recycler;
@@ -43,8 +42,6 @@ pub struct Recorder {
 /// The generation stream over the engine's response channel.
 pub struct MistralStream {
     pub rx: Option<mpsc::Receiver<Response>>,
-    /// The engine's sequence gate, when it has one, held until the sequence is released.
-    pub gate: Option<OwnedMutexGuard<()>>,
     pub pending: VecDeque<Result<EngineEvent, EngineError>>,
     /// Keeps the engine this sequence runs on alive even if a fresh one was swapped in.
     pub model: Arc<Model>,
@@ -64,7 +61,6 @@ impl MistralStream {
         if !self.done {
             self.done = true;
             self.rx = None;
-            self.gate = None;
             self.stats.sequence_released();
             self.engine.sequence_done();
         }
@@ -238,7 +234,6 @@ impl Drop for MistralStream {
         let stats = self.stats.clone();
         let engine = self.engine.clone();
         let model = self.model.clone();
-        let gate = self.gate.take();
         let reap = async move {
             // Buffered chunks are drained; `None` means the engine dropped the sequence's sender.
             let drained = tokio::time::timeout(RELEASE_TIMEOUT, async {
@@ -251,7 +246,6 @@ impl Drop for MistralStream {
             stats.sequence_cancelled();
             stats.sequence_released();
             engine.sequence_done();
-            drop(gate);
             drop(model);
         };
         match tokio::runtime::Handle::try_current() {

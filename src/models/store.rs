@@ -111,6 +111,7 @@ mod tests {
                 wheels: vec![],
                 path: Some("/tmp/x.gguf".into()),
                 max_concurrent: None,
+                requantize: None,
             },
             parent: Some("base".into()),
             created_by_job: Some("ftjob-1".into()),

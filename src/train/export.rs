@@ -12,12 +12,8 @@
 //! back to the Hugging Face order the adapter is meant for.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
 
-use anyhow::Context;
-use candle_core::quantized::gguf_file::{self, Content};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
@@ -28,52 +24,21 @@ use super::lora::Lora;
 /// Writes the merged model to `out` (via a temporary file renamed into place).
 pub fn merged_gguf(
     base_path: &Path,
-    content: &Content,
     base: &BaseWeights,
     lora: &Lora,
     out: &Path,
 ) -> anyhow::Result<()> {
     let device = Device::Cpu;
-    let mut reader = File::open(base_path)?;
-    let mut infos: Vec<(&String, u64)> = content
-        .tensor_infos
-        .iter()
-        .map(|(n, i)| (n, i.offset))
-        .collect();
-    infos.sort_by_key(|(_, off)| *off);
-    let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(infos.len());
-    for (name, _) in infos {
-        let merged = merged_name(name)
-            .map(|(l, p)| -> anyhow::Result<Option<QTensor>> {
-                let Some(delta) = lora.delta(l, p)? else {
-                    return Ok(None);
-                };
-                let w = (base.layers[l].proj[p].to_device(&device)? + delta.to_device(&device)?)?;
-                Ok(Some(QTensor::quantize(&w, GgmlDType::F16)?))
-            })
-            .transpose()?
-            .flatten();
-        let q = match merged {
-            Some(q) => q,
-            None => content.tensor(&mut reader, name, &device)?,
+    crate::gguf::rewrite(base_path, out, |name, q| {
+        let Some((l, p)) = merged_name(name) else {
+            return Ok(q);
         };
-        tensors.push((name.clone(), q));
-    }
-    let mut keys: Vec<&String> = content.metadata.keys().collect();
-    keys.sort();
-    let metadata: Vec<(&str, &gguf_file::Value)> = keys
-        .iter()
-        .map(|k| (k.as_str(), &content.metadata[*k]))
-        .collect();
-    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, q)| (n.as_str(), q)).collect();
-    let tmp = out.with_extension("gguf.tmp");
-    let mut w = BufWriter::new(
-        File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
-    );
-    gguf_file::write(&mut w, &metadata, &refs)?;
-    drop(w);
-    std::fs::rename(&tmp, out)?;
-    Ok(())
+        let Some(delta) = lora.delta(l, p)? else {
+            return Ok(q);
+        };
+        let w = (base.layers[l].proj[p].to_device(&device)? + delta.to_device(&device)?)?;
+        Ok(QTensor::quantize(&w, GgmlDType::F16)?)
+    })
 }
 
 /// `(layer, projection index)` of a projection weight's GGUF name.

@@ -115,16 +115,10 @@ pub const GGUF_PROJ: [&str; 7] = [
     "ffn_down",
 ];
 
-/// The metadata and tensor index of a GGUF file.
-pub fn read_content(path: &Path) -> anyhow::Result<Content> {
-    let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    Content::read(&mut f).with_context(|| format!("{} is not a GGUF file", path.display()))
-}
-
 impl BaseWeights {
     /// Loads and de-quantises every weight of a GGUF model.
     pub fn load(path: &Path, device: &Device) -> anyhow::Result<(Self, Content)> {
-        let content = read_content(path)?;
+        let content = crate::gguf::read_content(path)?;
         let config = ModelConfig::from_metadata(&content)?;
         let mut f = File::open(path)?;
         let mut get = |name: &str| -> anyhow::Result<Tensor> {

@@ -33,7 +33,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
-use candle_core::quantized::gguf_file::Content;
 use candle_core::Device;
 
 use config::TrainConfig;
@@ -142,7 +141,7 @@ fn prepare(
     cfg: &TrainConfig,
     reporter: &Reporter,
     device: &Device,
-) -> anyhow::Result<(Trainer, Vec<data::Example>, Content)> {
+) -> anyhow::Result<(Trainer, Vec<data::Example>)> {
     let hp = &cfg.hyperparameters;
     reporter.emit(&Event::Phase {
         message: format!("loading {}", cfg.base_model_path.display()),
@@ -180,13 +179,12 @@ fn prepare(
         });
         t.restore(&checkpoint::load(&path, device)?)?;
     }
-    Ok((t, valid, content))
+    Ok((t, valid))
 }
 
 /// Writes the merged GGUF, the PEFT adapter, the CSV and the loss curve; emits `done`.
 fn finish(
     cfg: &TrainConfig,
-    content: &Content,
     t: &Trainer,
     rows: &[MetricsRow],
     reporter: &Reporter,
@@ -200,7 +198,7 @@ fn finish(
         .file_stem()
         .map_or("model".into(), |s| s.to_string_lossy().into_owned());
     let merged = out.join(format!("{stem}.ptr-merged.gguf"));
-    export::merged_gguf(&cfg.base_model_path, content, &t.base, &t.lora, &merged)?;
+    export::merged_gguf(&cfg.base_model_path, &t.base, &t.lora, &merged)?;
     reporter.emit(&Event::Phase {
         message: "writing the PEFT adapter and reports".into(),
     });
@@ -229,7 +227,7 @@ pub fn run(
     let hp = &cfg.hyperparameters;
     let out = &cfg.output_dir;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let (mut t, valid, content) = prepare(cfg, reporter, device)?;
+    let (mut t, valid) = prepare(cfg, reporter, device)?;
     let arch = format!("{:?}", t.base.config.arch).to_lowercase();
     let csv = out.join("metrics.csv");
     let mut rows: Vec<MetricsRow> = report::read_csv(&csv)
@@ -307,5 +305,5 @@ pub fn run(
     if last_saved != t.step || checkpoint::latest(out)?.is_none() {
         save(&t, &mut rows)?;
     }
-    finish(cfg, &content, &t, &rows, reporter)
+    finish(cfg, &t, &rows, reporter)
 }

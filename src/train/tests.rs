@@ -396,7 +396,7 @@ fn the_merged_gguf_gives_base_plus_lora_logits() {
         let lora = Lora::new(&LoraConfig::default(), &base.config, 1, &Device::Cpu).unwrap();
         randomise_b(&lora, 5);
         let out = dir.path().join("merged.gguf");
-        export::merged_gguf(&path, &content, &base, &lora, &out).unwrap();
+        export::merged_gguf(&path, &base, &lora, &out).unwrap();
         let (merged, merged_content) = BaseWeights::load(&out, &Device::Cpu).unwrap();
         assert_eq!(merged_content.metadata.len(), content.metadata.len());
         let ids = Tensor::new(&[[5u32, 40, 41, 42, 100, 7, 9]], &Device::Cpu).unwrap();

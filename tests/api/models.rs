@@ -28,6 +28,7 @@ fn local_spec(id: &str) -> ModelSpec {
         wheels: vec![],
         path: Some("/nonexistent/tuned.gguf".into()),
         max_concurrent: None,
+        requantize: None,
     }
 }
 

@@ -50,6 +50,7 @@ async fn a_local_model_loads_and_unloads_at_run_time_and_a_failed_load_is_confin
         wheels: vec![],
         path: Some(weights),
         max_concurrent: None,
+        requantize: None,
     };
     state
         .register(RegisteredModel {

@@ -15,7 +15,6 @@
 
 use std::path::Path;
 
-use candle_core::quantized::gguf_file;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor, D};
 use either::Either;
@@ -28,7 +27,7 @@ use ptr_server::fetch::ModelCache;
 use ptr_server::registry::ModelRegistry;
 use ptr_server::train::config::LoraConfig;
 use ptr_server::train::export;
-use ptr_server::train::gguf::{read_content, BaseWeights};
+use ptr_server::train::gguf::BaseWeights;
 use ptr_server::train::lora::Lora;
 use ptr_server::train::model::Decoder;
 use ptr_server::train::tokenizer::{encode_segments, from_gguf, ChatTemplate};
@@ -169,27 +168,10 @@ async fn compare(engine_gguf: &Path, trainer: &Trainer<'_>) -> Vec<Compared> {
 
 /// The default GGUF with every tensor de-quantised to f32.
 fn f32_copy(src: &Path, dst: &Path) {
-    let content = read_content(src).unwrap();
-    let mut f = std::fs::File::open(src).unwrap();
-    let tensors: Vec<(String, QTensor)> = content
-        .tensor_infos
-        .keys()
-        .map(|name| {
-            let t = content
-                .tensor(&mut f, name, &Device::Cpu)
-                .unwrap()
-                .dequantize(&Device::Cpu)
-                .unwrap();
-            (name.clone(), QTensor::quantize(&t, GgmlDType::F32).unwrap())
-        })
-        .collect();
-    let md: Vec<(&str, &gguf_file::Value)> = content
-        .metadata
-        .iter()
-        .map(|(k, v)| (k.as_str(), v))
-        .collect();
-    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, q)| (n.as_str(), q)).collect();
-    gguf_file::write(&mut std::fs::File::create(dst).unwrap(), &md, &refs).unwrap();
+    ptr_server::gguf::rewrite(src, dst, |_, q| {
+        Ok(QTensor::quantize(&q.dequantize(&Device::Cpu)?, GgmlDType::F32)?)
+    })
+    .unwrap();
 }
 
 fn worst(c: &[Compared]) -> f32 {
@@ -264,7 +246,7 @@ async fn trainer_forward_matches_the_served_model() {
         }
     }
     let merged_gguf = dir.path().join("smollm2-merged.gguf");
-    export::merged_gguf(&gguf, &content, &base, &lora, &merged_gguf).unwrap();
+    export::merged_gguf(&gguf, &base, &lora, &merged_gguf).unwrap();
     let merged = compare(&merged_gguf, &trainer(Some(&lora))).await;
     check_within_quantisation("merged", &merged);
     let tokens = |c: &[Compared]| c.iter().map(|c| c.engine_token).collect::<Vec<_>>();

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Lays out vendor/mistralrs-core: mistralrs-core 0.8.1 exactly as cargo downloads it from
+# crates.io, plus the small fixes in patches/mistralrs-core/ (README "Patched dependencies").
+# Cargo.toml's [patch.crates-io] points there, so every cargo command needs it: the Makefile's
+# targets, .ci/run and the Dockerfiles run this first. Idempotent and quick once done; it redoes
+# the folder when a patch changes. Only the patches are in git; vendor/ is ignored.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NAME=mistralrs-core VERSION=0.8.1
+dest=vendor/$NAME
+want=$(cat patches/$NAME/*.patch | sha256sum | cut -c1-16)
+[ "$(cat "$dest/.ptr-patches" 2>/dev/null)" = "$want" ] && exit 0
+registry=${CARGO_HOME:-$HOME/.cargo}/registry
+find_crate() { ls "$registry"/cache/*/$NAME-$VERSION.crate 2>/dev/null | head -1; }
+if [ -z "$(find_crate)" ]; then
+  # Let cargo download it (checksum-verified against the index) through a scratch project:
+  # the checkout's own manifest cannot resolve before vendor/ exists.
+  scratch=$(mktemp -d)
+  trap 'rm -rf "$scratch"' EXIT
+  printf '[package]\nname = "fetch-%s"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\n%s = { version = "=%s", default-features = false }\n' \
+    "$NAME" "$NAME" "$VERSION" > "$scratch/Cargo.toml"
+  mkdir "$scratch/src" && touch "$scratch/src/lib.rs"
+  cargo fetch --quiet --manifest-path "$scratch/Cargo.toml"
+fi
+crate=$(find_crate)
+[ -n "$crate" ] || { echo "patch-deps: cargo did not download $NAME $VERSION" >&2; exit 1; }
+mkdir -p vendor
+tmp=$(mktemp -d vendor/.tmp.XXXXXX)
+tar -xzf "$crate" -C "$tmp"
+for p in patches/$NAME/*.patch; do
+  patch --quiet --forward -p1 -d "$tmp/$NAME-$VERSION" < "$p"
+done
+# cargo decides whether a path dependency is fresh by file times, and tar keeps the crate's own.
+# The patched files get a time every clone agrees on (the last commit that changed patches/, or
+# now while patches/ has uncommitted changes), so a new clone does not rebuild mistral.rs unless
+# the patches changed since the build.
+when=now
+if git diff --quiet HEAD -- patches 2>/dev/null; then
+  last=$(git log -1 --format=%ct -- patches 2>/dev/null || true)
+  [ -n "$last" ] && when="@$last"
+fi
+grep -h '^+++ b/' patches/$NAME/*.patch | cut -c7- | sort -u | while read -r f; do
+  touch -d "$when" "$tmp/$NAME-$VERSION/$f"
+done
+echo "$want" > "$tmp/$NAME-$VERSION/.ptr-patches"
+rm -rf "$dest"
+mv "$tmp/$NAME-$VERSION" "$dest"
+rmdir "$tmp"
+echo "patch-deps: $dest = $NAME $VERSION + $(ls patches/$NAME | wc -l) patch(es)"
