@@ -80,3 +80,14 @@ docker-base:
 # Builds the CPU image and checks it end to end (chat, refinement stream, Prometheus, docker stop).
 docker-test:
 	bash docker/test.sh
+
+# ptr-server beside llama.cpp's server (llama-cpp-python, compiled from source into its own venv on
+# first use) on the same GGUF, one server at a time: single stream, 4 concurrent, fresh-prompt TTFT;
+# one table with the ratio. GGUF=<file> benchmarks any file (default: the default model's cached
+# file, per models.toml); ARGS="--model-id qwen2.5-coder-0.5b-instruct" another model of
+# models.toml; PTR_BIN=<binary> that binary instead of the debug build.
+GGUF ?=
+.PHONY: bench-peer
+bench-peer:
+	test -n "$(PTR_BIN)" || cargo build --quiet
+	python3 bench/peer.py --bin $(or $(PTR_BIN),$(CARGO_TARGET_DIR)/debug/ptr-server) $(if $(GGUF),--gguf $(GGUF)) $(ARGS)

@@ -16,7 +16,7 @@ use super::response::{
 };
 use super::sse::SseParser;
 
-/// Everything needed to send the same request again and again.
+/// Where and how requests go; the body is each request's own.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// Shared connection pool.
@@ -25,17 +25,15 @@ pub struct Target {
     pub endpoint: String,
     /// Bearer token, if the server needs one.
     pub api_key: Option<String>,
-    /// The JSON request body.
-    pub body: Value,
     /// Whether the body asks for a stream (decides how the response is read).
     pub stream: bool,
 }
 
 impl Target {
-    /// Sends one request and times it.
-    pub async fn send(&self) -> anyhow::Result<RequestSample> {
+    /// Sends one request with this JSON body and times it.
+    pub async fn send(&self, body: &Value) -> anyhow::Result<RequestSample> {
         let start = Instant::now();
-        let mut request = self.client.post(&self.endpoint).json(&self.body);
+        let mut request = self.client.post(&self.endpoint).json(body);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
         }

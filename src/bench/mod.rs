@@ -2,8 +2,10 @@
 //!
 //! It sends `--requests` identical chat completions from `--concurrency` workers
 //! that share one connection pool and pull request numbers from a shared counter,
-//! then reports TTFT, inter-token latency, end-to-end latency and output-token
-//! throughput. The request body is plain OpenAI (plus the `refinement` extension
+//! then reports TTFT, inter-token latency, decode rate, end-to-end latency and
+//! output-token throughput. With `--unique-prompts` every prompt opens with its own
+//! short prefix, so that no server can answer from a cached prompt (the TTFT of a
+//! fresh prompt). The request body is plain OpenAI (plus the `refinement` extension
 //! only when `--rounds` is given), so the same command measures this server,
 //! llama.cpp's server or vLLM, and the tables can be set side by side.
 //!
@@ -23,9 +25,11 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
@@ -66,6 +70,12 @@ pub struct BenchArgs {
     /// Prompt text; default: a fixed prompt asking for a long answer
     #[arg(long)]
     pub prompt: Option<String>,
+    /// Open every request's prompt with its own prefix ("Request 3 of 10 (run 5f0c2a). "), the
+    /// run tag new on each run, so that no server can reuse a cached prompt: TTFT then measures
+    /// the prefill of a fresh prompt (only the chat template's head, before the user's words, is
+    /// shared)
+    #[arg(long)]
+    pub unique_prompts: bool,
     /// Refinement rounds to request through the `refinement` extension (omit for plain requests)
     #[arg(long)]
     pub rounds: Option<u32>,
@@ -106,14 +116,17 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
         client,
         endpoint: format!("{}/v1/chat/completions", args.url.trim_end_matches('/')),
         api_key: args.api_key.clone(),
-        body: request_body(args),
         stream: args.stream,
+    });
+    let requests = Arc::new(Requests {
+        args: args.clone(),
+        run: run_tag(),
     });
     let next = Arc::new(AtomicUsize::new(0));
 
     let start = Instant::now();
     let workers: Vec<_> = (0..args.concurrency.min(args.requests))
-        .map(|_| tokio::spawn(worker(target.clone(), next.clone(), args.requests)))
+        .map(|_| tokio::spawn(worker(target.clone(), requests.clone(), next.clone())))
         .collect();
     let mut outcomes = Vec::with_capacity(args.requests);
     for worker in workers {
@@ -130,25 +143,62 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
     Ok(BenchReport::new(&outcomes, args.concurrency, wall_seconds))
 }
 
-/// Sends requests until `total` have been claimed; returns `(request number, outcome)`.
+/// Sends requests until all have been claimed; returns `(request number, outcome)`.
 async fn worker(
     target: Arc<Target>,
+    requests: Arc<Requests>,
     next: Arc<AtomicUsize>,
-    total: usize,
 ) -> Vec<(usize, anyhow::Result<RequestSample>)> {
     let mut outcomes = Vec::new();
     loop {
         let index = next.fetch_add(1, Ordering::Relaxed);
-        if index >= total {
+        if index >= requests.args.requests {
             return outcomes;
         }
-        outcomes.push((index, target.send().await));
+        // Built before `send` starts its clock.
+        let body = requests.body(index);
+        outcomes.push((index, target.send(&body).await));
     }
 }
 
-/// The OpenAI chat-completions body sent by every request.
-fn request_body(args: &BenchArgs) -> Value {
-    let prompt = args.prompt.as_deref().unwrap_or(DEFAULT_PROMPT);
+/// What the requests of one run are made from.
+struct Requests {
+    args: BenchArgs,
+    /// Tells this run's unique prompts from those of earlier runs on the same server.
+    run: String,
+}
+
+impl Requests {
+    /// The body of request number `index` (from 0).
+    fn body(&self, index: usize) -> Value {
+        let prompt = self.args.prompt.as_deref().unwrap_or(DEFAULT_PROMPT);
+        if self.args.unique_prompts {
+            let prompt = unique_prompt(prompt, index, self.args.requests, &self.run);
+            request_body(&self.args, &prompt)
+        } else {
+            request_body(&self.args, prompt)
+        }
+    }
+}
+
+/// `prompt` behind a prefix of its own: its number in the run, and the run's random tag.
+fn unique_prompt(prompt: &str, index: usize, total: usize, run: &str) -> String {
+    format!("Request {} of {total} (run {run}). {prompt}", index + 1)
+}
+
+/// Six random hex digits: a new tag for every run.
+fn run_tag() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    // RandomState's keys are random per process; the clock separates runs within one.
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(nanos);
+    format!("{:06x}", hasher.finish() & 0xff_ffff)
+}
+
+/// The OpenAI chat-completions body of a request with this prompt.
+fn request_body(args: &BenchArgs, prompt: &str) -> Value {
     let mut body = json!({
         "model": args.model,
         "messages": [{"role": "user", "content": prompt}],

@@ -140,10 +140,9 @@ pub async fn run(args: BenchRefineArgs) -> anyhow::Result<()> {
                 args.cold_url.trim_end_matches('/')
             ),
             api_key: None,
-            body: cold_body,
             stream: true,
         };
-        let cold = target.send().await?;
+        let cold = target.send(&cold_body).await?;
         println!("\n2. Round-2 time to first token");
         println!(
             "reused prefix (round 2 above):         {} ms",

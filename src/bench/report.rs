@@ -30,6 +30,9 @@ pub struct BenchReport {
     pub ttft: Option<Summary>,
     /// Gaps between consecutive token-bearing chunks, pooled over requests; streaming only.
     pub itl: Option<Summary>,
+    /// Each streamed request's output tokens after the first over the time after its first
+    /// token, in tokens per second (a later round's prefill counts as time); streaming only.
+    pub decode_tokens_per_second: Option<Summary>,
     /// End-to-end time per successful, non-empty request.
     pub e2e: Option<Summary>,
     /// The message of the earliest request (by request number) that failed.
@@ -47,6 +50,7 @@ impl BenchReport {
             outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
         let ttfts: Vec<f64> = samples.iter().filter_map(|s| s.ttft).collect();
         let itls: Vec<f64> = samples.iter().flat_map(|s| s.itl.iter().copied()).collect();
+        let decode_rates: Vec<f64> = samples.iter().copied().filter_map(decode_rate).collect();
         // An empty response has no latency worth the name.
         let e2es: Vec<f64> = samples
             .iter()
@@ -69,6 +73,7 @@ impl BenchReport {
             output_tokens_per_second,
             ttft: Summary::of(&ttfts),
             itl: Summary::of(&itls),
+            decode_tokens_per_second: Summary::of(&decode_rates),
             e2e: Summary::of(&e2es),
             first_error: outcomes
                 .iter()
@@ -85,6 +90,9 @@ impl BenchReport {
         if let Some(rounds) = args.rounds {
             let _ = write!(out, ", rounds={rounds}");
         }
+        if args.unique_prompts {
+            out.push_str(", unique prompts");
+        }
         out.push('\n');
         let _ = writeln!(
             out,
@@ -93,6 +101,13 @@ impl BenchReport {
         );
         row(&mut out, "ttft (s)", self.ttft, 1.0, 3);
         row(&mut out, "itl (ms)", self.itl, 1000.0, 1);
+        row(
+            &mut out,
+            "decode tok/s",
+            self.decode_tokens_per_second,
+            1.0,
+            1,
+        );
         row(&mut out, "e2e (s)", self.e2e, 1.0, 2);
         let _ = writeln!(
             out,
@@ -109,6 +124,14 @@ impl BenchReport {
         }
         out
     }
+}
+
+/// Output tokens after the first per second after the first token, for a streamed request
+/// with at least two tokens.
+fn decode_rate(sample: &RequestSample) -> Option<f64> {
+    let decoding = sample.e2e - sample.ttft?;
+    (sample.output_tokens >= 2 && decoding > 0.0)
+        .then(|| (sample.output_tokens - 1) as f64 / decoding)
 }
 
 /// One table row; a missing summary prints as dashes.
@@ -170,13 +193,25 @@ mod tests {
         assert_eq!(report.output_tokens_per_second, 10.0);
         assert_eq!(report.first_error.as_deref(), Some("HTTP 500: first"));
         assert_eq!(report.itl.map(|s| s.p50), Some(0.06));
+        // 9 tokens in 0.9 s and 29 in 2.7 s; the empty response has no rate.
+        let decode = report.decode_tokens_per_second.expect("decode rate");
+        assert!((decode.p50 - 10.0).abs() < 1e-9, "{decode:?}");
+        assert!((decode.p95 - 29.0 / 2.7).abs() < 1e-9, "{decode:?}");
         assert_eq!(report.e2e.map(|s| s.mean), Some(2.0));
     }
 
     #[test]
     fn table_prints_aligned_rows_and_dashes() {
-        let args =
-            Cli::parse_from(["bench", "--url", "http://x", "--model", "m", "--stream"]).bench;
+        let args = Cli::parse_from([
+            "bench",
+            "--url",
+            "http://x",
+            "--model",
+            "m",
+            "--stream",
+            "--unique-prompts",
+        ])
+        .bench;
         let outcomes = vec![Ok(RequestSample {
             ttft: None,
             itl: vec![],
@@ -187,15 +222,17 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(
             lines[0],
-            "ptr-server bench: 1 requests, concurrency 1, max_tokens 128, stream=true, model=m"
+            "ptr-server bench: 1 requests, concurrency 1, max_tokens 128, stream=true, model=m, \
+             unique prompts"
         );
         assert_eq!(lines[1], "metric             p50       p95      mean");
         assert_eq!(lines[2], "ttft (s)             -         -         -");
-        assert_eq!(lines[4], "e2e (s)           7.10      7.10      7.10");
+        assert_eq!(lines[4], "decode tok/s         -         -         -");
+        assert_eq!(lines[5], "e2e (s)           7.10      7.10      7.10");
         assert_eq!(
-            lines[5],
+            lines[6],
             "requests 1  errors 0  empty 0  output tokens 128  wall 10.0 s  throughput 12.8 tok/s"
         );
-        assert_eq!(lines.len(), 6);
+        assert_eq!(lines.len(), 7);
     }
 }

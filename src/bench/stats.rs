@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-/// p50, p95 and mean of a set of durations, all in seconds.
+/// p50, p95 and mean of a sample: durations in seconds, or rates.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Summary {
     /// Median (nearest-rank).

@@ -82,6 +82,7 @@ fn args(url: &str, model: &str) -> BenchArgs {
         max_tokens: 16,
         stream: false,
         prompt: Some("hello".to_owned()),
+        unique_prompts: false,
         rounds: None,
         temperature: 0.0,
         api_key: None,
@@ -124,6 +125,10 @@ async fn streaming_run_measures_ttft_itl_and_usage() {
     // the largest of the 8 gaps (p95 by nearest rank) shows the 10 ms spacing.
     assert!(itl.p95 >= 0.005, "chunks are 10 ms apart: {itl:?}");
     assert!(e2e.p50 >= ttft.p50);
+    let decode = report
+        .decode_tokens_per_second
+        .expect("decode rate when streaming");
+    assert!(decode.p50 > 0.0, "{decode:?}");
 
     let received = received(&seen);
     assert_eq!(received.len(), 4);
@@ -149,6 +154,67 @@ async fn plain_run_reads_usage_and_sends_a_standard_body() {
     let (auth, body) = &received(&seen)[0];
     assert!(auth.is_none());
     assert!(body.get("stream_options").is_none() && body.get("refinement").is_none());
+}
+
+/// The user message of every request the fake server received.
+fn prompts(seen: &Seen) -> Vec<String> {
+    received(seen)
+        .iter()
+        .map(|(_, body)| {
+            body["messages"][0]["content"]
+                .as_str()
+                .expect("a text prompt")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn unique_prompts_open_each_request_with_its_own_prefix() {
+    let (url, seen) = fake_server().await;
+    let args = BenchArgs {
+        unique_prompts: true,
+        stream: true,
+        ..args(&url, "m")
+    };
+    let report = measure(&args).await.expect("measure");
+    assert_eq!((report.requests, report.errors), (4, 0));
+
+    let mut first = prompts(&seen);
+    first.sort();
+    // "Request 1 of 4 (run 5f0c2a). hello": the number, the count, one run tag, the prompt.
+    let tag = first[0]
+        .strip_prefix("Request 1 of 4 (run ")
+        .and_then(|rest| rest.strip_suffix("). hello"))
+        .unwrap_or_else(|| panic!("unexpected prompt {:?}", first[0]))
+        .to_owned();
+    assert!(
+        tag.len() == 6 && tag.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{tag}"
+    );
+    let expected: Vec<String> = (1..=4)
+        .map(|n| format!("Request {n} of 4 (run {tag}). hello"))
+        .collect();
+    assert_eq!(first, expected);
+
+    // A second run on the same server repeats none of the first run's prompts.
+    seen.lock().expect("log lock").clear();
+    measure(&args).await.expect("second measure");
+    let second = prompts(&seen);
+    assert_eq!(second.len(), 4);
+    assert!(
+        second
+            .iter()
+            .all(|p| !first.contains(p) && p.ends_with(". hello")),
+        "{first:?} then {second:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_unique_prompts_every_request_sends_the_same_prompt() {
+    let (url, seen) = fake_server().await;
+    measure(&args(&url, "m")).await.expect("measure");
+    assert_eq!(prompts(&seen), vec!["hello"; 4]);
 }
 
 #[tokio::test]
