@@ -88,6 +88,6 @@ docker-test:
 # models.toml; PTR_BIN=<binary> that binary instead of the debug build.
 GGUF ?=
 .PHONY: bench-peer
-bench-peer:
+bench-peer: deps
 	test -n "$(PTR_BIN)" || cargo build --quiet
 	python3 bench/peer.py --bin $(or $(PTR_BIN),$(CARGO_TARGET_DIR)/debug/ptr-server) $(if $(GGUF),--gguf $(GGUF)) $(ARGS)

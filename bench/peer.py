@@ -129,7 +129,8 @@ def resolve_gguf(args) -> Path:
     if "path" in spec:
         return (args.models.parent / spec["path"]).resolve()
     cache = Path(os.environ.get("PTR_MODEL_CACHE") or CACHE / "models").expanduser()
-    path = cache / args.model_id / spec["file"]
+    # The served file: the requantized copy when models.toml asks for one.
+    path = cache / args.model_id / spec.get("requantize", {}).get("file", spec["file"])
     if not path.is_file():
         log(f"fetching {args.model_id} into {cache}")
         subprocess.run([args.bin, "fetch-model", "--models", str(args.models),
