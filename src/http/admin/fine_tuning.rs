@@ -12,7 +12,7 @@ use super::views::{job_view, list_view};
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::http::state::AppState;
-use crate::jobs::finetune::FineTuneSpec;
+use crate::jobs::finetune::{checkpoint, Checkpoint, FineTuneSpec};
 use crate::jobs::JobKind;
 use crate::store::{FileStatus, StoreError};
 
@@ -153,22 +153,21 @@ pub async fn checkpoints(
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let limit = page_limit(q.limit())?;
     let job = find(&state, id, Some(JobKind::FineTune)).await?;
-    let mut all: Vec<Value> = job.state["checkpoints"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let mut all = checkpoint::in_state(&job.state);
     all.reverse();
     if let Some(after) = q.after() {
         let pos = all
             .iter()
-            .position(|c| c["id"].as_str() == Some(after))
+            .position(|c| c.id == after)
             .ok_or_else(|| ApiError::invalid("after", format!("no checkpoint `{after}`")))?;
         all.drain(..=pos);
     }
     let has_more = all.len() > limit;
     all.truncate(limit);
-    for c in &mut all {
-        c.as_object_mut().map(|o| o.remove("path"));
-    }
-    Ok(Json(list_view(all, has_more)))
+    let shown = all
+        .into_iter()
+        .map(|c| Checkpoint { path: None, ..c })
+        .map(|c| serde_json::to_value(c).expect("a checkpoint serialises: this is a bug"))
+        .collect();
+    Ok(Json(list_view(shown, has_more)))
 }
