@@ -314,7 +314,7 @@ pub struct RefinementCompletedEvent {
 /// `contentSchema`, which schema-driven testers (schemathesis) check in event streams. utoipa 5
 /// has no `contentSchema` field, and writes an object's extensions map flat into it, so the
 /// keyword goes there.
-fn json_text(schema: serde_json::Value) -> ObjectBuilder {
+pub(crate) fn json_text(schema: serde_json::Value) -> ObjectBuilder {
     let mut keywords = Extensions::default();
     keywords.insert("contentSchema".to_string(), schema);
     ObjectBuilder::new()
@@ -323,12 +323,12 @@ fn json_text(schema: serde_json::Value) -> ObjectBuilder {
         .extensions(Some(keywords))
 }
 
-fn component(name: &str) -> serde_json::Value {
+pub(crate) fn component(name: &str) -> serde_json::Value {
     serde_json::json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
 /// A string property that holds exactly `value`.
-fn exactly(value: &str) -> ObjectBuilder {
+pub(crate) fn exactly(value: &str) -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .enum_values(Some([value]))

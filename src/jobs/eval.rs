@@ -10,13 +10,14 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::{JobContext, JobFailure, JobRunner};
 use crate::eval::{EvalSpec, Progress, ProgressSink, RoundsMode, SystemSpec, TaskInput, TaskKind};
 use crate::store::{FileStatus, NewEvent, NewFile};
 
 /// `POST /evals/jobs`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvalJobSpec {
     /// One data file (a file id, purpose `evals` or `user_data`) per task.
@@ -43,7 +44,7 @@ pub struct EvalJobSpec {
 }
 
 /// One task of an evaluation job.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvalTask {
     pub task: TaskKind,
@@ -51,7 +52,7 @@ pub struct EvalTask {
 }
 
 /// The second system of a comparison.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompareSystem {
     pub model: String,

@@ -208,12 +208,12 @@ fn finish(
     let (metrics_csv, loss_curve) = (out.join("metrics.csv"), out.join("loss_curve.svg"));
     report::write_csv(&metrics_csv, rows)?;
     report::write_loss_curve(&loss_curve, rows)?;
-    reporter.emit(&Event::Done {
+    reporter.emit(&Event::Done(report::Outputs {
         merged_gguf: merged,
         adapter_dir,
         metrics_csv,
         loss_curve,
-    });
+    }));
     Ok(())
 }
 
@@ -263,6 +263,7 @@ pub fn run(
         reporter.emit(&Event::Checkpoint {
             step: t.step,
             path: path.clone(),
+            metrics: rows.iter().find(|r| r.step == t.step).map(Into::into),
         });
         Ok(path)
     };

@@ -1,16 +1,16 @@
 //! What the trainer tells the world: JSON-line events on stdout (the contract with the job that
-//! spawns it), an optional progress bar on stderr, the metrics CSV in OpenAI's columns and a
-//! loss-curve SVG.
+//! spawns it, which reads them back as the same [`Event`]), an optional progress bar on stderr,
+//! the metrics CSV in OpenAI's columns and a loss-curve SVG.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use plotters::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One stdout line.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     Phase {
@@ -30,39 +30,59 @@ pub enum Event {
     },
     Step {
         step: usize,
+        #[serde(deserialize_with = "float")]
         epoch: f64,
+        #[serde(deserialize_with = "float")]
         train_loss: f64,
+        #[serde(deserialize_with = "float")]
         train_accuracy: f64,
+        #[serde(deserialize_with = "float")]
         learning_rate: f64,
         /// Tokens the step trained on (all micro-batches, padding excluded).
         tokens: usize,
+        #[serde(deserialize_with = "float")]
         tokens_per_second: f64,
+        #[serde(deserialize_with = "float")]
         grad_norm: f64,
+        #[serde(deserialize_with = "float")]
         elapsed_s: f64,
     },
     Validation {
         step: usize,
+        #[serde(deserialize_with = "float")]
         valid_loss: f64,
+        #[serde(deserialize_with = "float")]
         valid_mean_token_accuracy: f64,
     },
     Checkpoint {
         step: usize,
         path: PathBuf,
+        /// The checkpoint's step's metrics (`None` only for a checkpoint before any step).
+        metrics: Option<CheckpointMetrics>,
     },
     /// SIGTERM: the run stopped after a step and saved this checkpoint.
     Stopped {
         step: usize,
         checkpoint: PathBuf,
     },
-    Done {
-        merged_gguf: PathBuf,
-        adapter_dir: PathBuf,
-        metrics_csv: PathBuf,
-        loss_curve: PathBuf,
-    },
+    Done(Outputs),
     Error {
         message: String,
     },
+}
+
+/// What a finished run wrote (the `done` event's fields).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub merged_gguf: PathBuf,
+    pub adapter_dir: PathBuf,
+    pub metrics_csv: PathBuf,
+    pub loss_curve: PathBuf,
+}
+
+/// Reads back a float as `serde_json` writes it: a NaN or infinite one became `null`.
+fn float<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Writes events to stdout and, when enabled, drives a progress bar on stderr.
@@ -108,7 +128,7 @@ impl Reporter {
                     ));
                 }
                 Event::Phase { message } => bar.println(message),
-                Event::Done { .. } | Event::Error { .. } => bar.finish(),
+                Event::Done(_) | Event::Error { .. } => bar.finish(),
                 _ => {}
             }
         }
@@ -116,6 +136,33 @@ impl Reporter {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
+    }
+}
+
+/// A checkpoint's metrics in OpenAI's shape (`fine_tuning.job.checkpoint.metrics`): the step's
+/// training loss and token accuracy, and the validation ones when the run has a validation set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CheckpointMetrics {
+    pub step: usize,
+    #[serde(deserialize_with = "float")]
+    pub train_loss: f64,
+    #[serde(deserialize_with = "float")]
+    pub train_mean_token_accuracy: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_mean_token_accuracy: Option<f64>,
+}
+
+impl From<&MetricsRow> for CheckpointMetrics {
+    fn from(r: &MetricsRow) -> Self {
+        Self {
+            step: r.step,
+            train_loss: r.train_loss,
+            train_mean_token_accuracy: r.train_accuracy,
+            valid_loss: r.valid.map(|v| v.0),
+            valid_mean_token_accuracy: r.valid.map(|v| v.1),
+        }
     }
 }
 

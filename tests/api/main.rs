@@ -7,6 +7,7 @@ mod errors;
 mod eval;
 mod fake_chat;
 mod models;
+mod openapi;
 mod real_chat;
 mod real_concurrency;
 mod real_dataset;

@@ -78,8 +78,18 @@ pub async fn admin(
 
 /// Uploads `content` as a `user_data` file; its id.
 pub async fn upload(client: &reqwest::Client, base: &str, content: &str) -> String {
+    upload_as(client, base, "user_data", content).await
+}
+
+/// Uploads `content` as a file of `purpose`; its id.
+pub async fn upload_as(
+    client: &reqwest::Client,
+    base: &str,
+    purpose: &str,
+    content: &str,
+) -> String {
     let b = "XREALBOUNDARYX";
-    let body = format!("--{b}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nuser_data\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"q.jsonl\"\r\n\r\n{content}\r\n--{b}--\r\n");
+    let body = format!("--{b}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n{purpose}\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"q.jsonl\"\r\n\r\n{content}\r\n--{b}--\r\n");
     let res = client
         .post(format!("{base}/admin/v1/files"))
         .bearer_auth(TOKEN)

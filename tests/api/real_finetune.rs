@@ -4,13 +4,14 @@
 //! after its first checkpoint and resumes from it after a restart, its events (the loss falls
 //! epoch by epoch) and checkpoints, the tuned model loaded through the admin model route and
 //! asked for a chat completion and a 2-round refinement, then a second job cancelled mid-training.
+//! And a two-step run with a validation file whose every checkpoint lists its step's metrics.
 
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::real_dataset::{admin, endpoint, start, TOKEN};
+use crate::real_dataset::{admin, endpoint, start, upload_as, TOKEN};
 use crate::sdk::run_sdk_script;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,4 +126,76 @@ fn trainers_over(data: &std::path::Path) -> Vec<u32> {
             (cmd.contains(" train ") && cmd.contains(data.as_ref())).then_some(pid)
         })
         .collect()
+}
+
+/// The records of the PTR authors' sample as training lines: the thought carries no loss.
+fn chat_lines(records: usize) -> String {
+    let path = format!(
+        "{}/tests/data/ptr/ptr_sample_short.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let sample: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let instruction =
+        "Please further think about and give me a more precise and professional answer.";
+    sample[..records]
+        .iter()
+        .map(|r| {
+            let messages = json!([
+                {"role": "user", "content": r["question"]},
+                {"role": "assistant", "content": r["output1"], "weight": 0},
+                {"role": "user", "content": instruction},
+                {"role": "assistant", "content": r["output2"], "weight": 1},
+            ]);
+            format!("{}\n", json!({ "messages": messages }))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_checkpoint_of_a_real_run_lists_its_steps_metrics() {
+    crate::common::ensure_default_model();
+    let data = tempfile::tempdir().unwrap();
+    let (port, base, client) = endpoint();
+    let _server = start(port, data.path()).await;
+    let file = upload_as(&client, &base, "fine-tune", &chat_lines(2)).await;
+    let jobs = format!("{base}/admin/v1/fine_tuning/jobs");
+    let body = json!({
+        "model": "smollm2-135m-instruct", "training_file": file, "validation_file": file,
+        "hyperparameters": {"n_epochs": 1, "batch_size": 1},
+        "ptr": {"max_steps": 2, "checkpoint_every": 1, "max_seq_len": 256},
+    });
+    let job = admin(&client, Method::POST, jobs.clone(), Some(body)).await;
+    let job_url = format!("{jobs}/{}", job["id"].as_str().unwrap());
+    for i in 0.. {
+        let job = admin(&client, Method::GET, job_url.clone(), None).await;
+        match job["status"].as_str().unwrap() {
+            "succeeded" => break,
+            "failed" | "cancelled" => panic!("the job ended badly: {job}"),
+            _ => assert!(i < 2400, "the job did not end in 10 minutes: {job}"),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let list = admin(&client, Method::GET, format!("{job_url}/checkpoints"), None).await;
+    let checkpoints = list["data"].as_array().unwrap();
+    let steps: Vec<u64> = checkpoints
+        .iter()
+        .map(|c| c["step_number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [2, 1], "one checkpoint a step, newest first: {list}");
+    for c in checkpoints {
+        assert_eq!(c["object"], "fine_tuning.job.checkpoint", "{c}");
+        assert!(c.get("path").is_none(), "no server path is shown: {c}");
+        let m = &c["metrics"];
+        assert_eq!(m["step"], c["step_number"], "{c}");
+        for key in [
+            "train_loss",
+            "train_mean_token_accuracy",
+            "valid_loss",
+            "valid_mean_token_accuracy",
+        ] {
+            let v = m[key].as_f64().unwrap_or_else(|| panic!("no `{key}`: {c}"));
+            assert!(v.is_finite() && v >= 0.0, "{key} = {v}: {c}");
+        }
+    }
 }

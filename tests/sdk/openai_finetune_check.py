@@ -137,6 +137,9 @@ def finish(base: str, token: str, job_id: str) -> dict:
     checkpoints = client.fine_tuning.jobs.checkpoints.list(job_id)
     out["checkpoint_steps"] = sorted(c.step_number for c in checkpoints.data)
     assert all(c.fine_tuned_model_checkpoint for c in checkpoints.data), checkpoints
+    # OpenAI's checkpoint metrics, typed by the SDK: the step's own, the training loss known.
+    assert all(c.metrics.step == c.step_number and c.metrics.train_loss is not None
+               for c in checkpoints.data), checkpoints
 
     tuned = job.fine_tuned_model
     loaded = client.post(f"/models/{tuned}/load", body={}, cast_to=object)

@@ -18,9 +18,12 @@ use std::fmt;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// A task id, as given to `--task`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskKind {
     /// GSM8K-style JSONL: `question`, `answer` with the gold number after `####`.

@@ -1,13 +1,15 @@
-//! `POST /datasets/jobs` (create a PTR dataset job) and `GET /datasets/jobs` (list them).
-//! Every reference in the request is checked before the job is accepted.
+//! The dataset job routes: create a PTR dataset job (every reference in the request is checked
+//! before the job is accepted), list them, and retrieve and cancel one (the job index's own).
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::Value;
 
-use super::jobs::{list_kind, Page};
-use super::views::job_view;
+use super::jobs::{self, list_kind, Page};
+use super::openapi::{BadBody, BadQuery, NotFound, Unauthorized};
+use super::schemas::DatasetJob;
+use super::views::{job_view, List};
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::http::state::AppState;
@@ -28,7 +30,16 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     }
 }
 
-/// Creates a dataset job (200 with the job, `queued`).
+/// Create a dataset job (`queued`).
+///
+/// Every file and model it names is checked first. The same `Idempotency-Key` returns the job it
+/// made.
+#[utoipa::path(post, path = "/datasets/jobs", tag = "admin: datasets",
+    operation_id = "create_dataset_job",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create return the first job")),
+    request_body = DatasetSpec,
+    responses((status = 200, description = "The job", body = DatasetJob), BadBody, Unauthorized),
+    security(("admin_token" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -46,10 +57,35 @@ pub async fn create(
     Ok(Json(job_view(&job)))
 }
 
-/// Lists the jobs of this kind, newest first.
+/// List dataset jobs, newest first.
+#[utoipa::path(get, path = "/datasets/jobs", tag = "admin: datasets",
+    operation_id = "list_dataset_jobs",
+    params(Page),
+    responses((status = 200, body = List<DatasetJob>), BadQuery, Unauthorized),
+    security(("admin_token" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<List<Value>>, ApiError> {
     list_kind(&state, JobKind::Dataset, query, job_view).await
+}
+
+/// Retrieve a dataset job (any job id is answered, as by `GET /jobs/{id}`).
+#[utoipa::path(get, path = "/datasets/jobs/{id}", tag = "admin: datasets",
+    operation_id = "retrieve_dataset_job",
+    params(("id" = String, Path, description = "The job id")),
+    responses((status = 200, body = DatasetJob), NotFound, Unauthorized),
+    security(("admin_token" = [])))]
+pub async fn retrieve(state: State<AppState>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+    jobs::retrieve(state, id).await
+}
+
+/// Cancel a dataset job: it stops promptly; the records it wrote are kept for a resume.
+#[utoipa::path(post, path = "/datasets/jobs/{id}/cancel", tag = "admin: datasets",
+    operation_id = "cancel_dataset_job",
+    params(("id" = String, Path, description = "The job id")),
+    responses((status = 200, body = DatasetJob), NotFound, Unauthorized),
+    security(("admin_token" = [])))]
+pub async fn cancel(state: State<AppState>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+    jobs::cancel(state, id).await
 }

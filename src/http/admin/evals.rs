@@ -1,20 +1,32 @@
-//! `POST /evals/jobs` (a multi-round evaluation as a job) and `GET /evals/jobs`.
+//! The evaluation job routes: create a multi-round evaluation as a job (its task files and models
+//! are checked first), list them, and retrieve and cancel one (the job index's own).
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::Value;
 
 use super::datasets::idempotency_key;
-use super::jobs::{list_kind, Page};
-use super::views::job_view;
+use super::jobs::{self, list_kind, Page};
+use super::openapi::{BadBody, BadQuery, NotFound, Unauthorized};
+use super::schemas::EvalJob;
+use super::views::{job_view, List};
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::http::state::AppState;
 use crate::jobs::eval::EvalJobSpec;
 use crate::jobs::JobKind;
 
-/// Creates an evaluation job.
+/// Create an evaluation job (`queued`).
+///
+/// Its task files and models are checked first. The same `Idempotency-Key` returns the job it
+/// made.
+#[utoipa::path(post, path = "/evals/jobs", tag = "admin: evaluations",
+    operation_id = "create_eval_job",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create return the first job")),
+    request_body = EvalJobSpec,
+    responses((status = 200, description = "The job", body = EvalJob), BadBody, Unauthorized),
+    security(("admin_token" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -64,10 +76,35 @@ pub async fn create(
     Ok(Json(job_view(&job)))
 }
 
-/// Lists the jobs of this kind, newest first.
+/// List evaluation jobs, newest first.
+#[utoipa::path(get, path = "/evals/jobs", tag = "admin: evaluations",
+    operation_id = "list_eval_jobs",
+    params(Page),
+    responses((status = 200, body = List<EvalJob>), BadQuery, Unauthorized),
+    security(("admin_token" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<List<Value>>, ApiError> {
     list_kind(&state, JobKind::Eval, query, job_view).await
+}
+
+/// Retrieve an evaluation job (any job id is answered, as by `GET /jobs/{id}`).
+#[utoipa::path(get, path = "/evals/jobs/{id}", tag = "admin: evaluations",
+    operation_id = "retrieve_eval_job",
+    params(("id" = String, Path, description = "The job id")),
+    responses((status = 200, body = EvalJob), NotFound, Unauthorized),
+    security(("admin_token" = [])))]
+pub async fn retrieve(state: State<AppState>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+    jobs::retrieve(state, id).await
+}
+
+/// Cancel an evaluation job: it stops promptly; the items it scored are kept for a resume.
+#[utoipa::path(post, path = "/evals/jobs/{id}/cancel", tag = "admin: evaluations",
+    operation_id = "cancel_eval_job",
+    params(("id" = String, Path, description = "The job id")),
+    responses((status = 200, body = EvalJob), NotFound, Unauthorized),
+    security(("admin_token" = [])))]
+pub async fn cancel(state: State<AppState>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+    jobs::cancel(state, id).await
 }

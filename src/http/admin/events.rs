@@ -12,25 +12,93 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::Stream;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::jobs::{find, page_limit};
-use super::views::{event_id, event_view, list_view, parse_event_id};
+use super::openapi::{BadQuery, NotFound, Unauthorized};
+use super::schemas::JobEventStreamEvent;
+use super::views::{event_id, parse_event_id, JobEvent, List};
 use crate::error::ApiError;
 use crate::http::state::AppState;
 use crate::jobs::JobKind;
 use crate::store::{EventCursor, Store};
 
 /// Query of the events routes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
+    /// The id of the last event of the previous page (with `stream`: start after it).
     after: Option<String>,
+    /// 1 to 100 [default: 20].
     limit: Option<usize>,
+    /// Answer with an SSE stream: every event oldest first, then live until the job ends.
     #[serde(default)]
     stream: bool,
 }
 
-/// `GET /…/jobs/{id}/events`.
-pub async fn list(
+/// One URL of the events route: its documentation, then the shared [`list`].
+macro_rules! events_route {
+    ($name:ident, $path:literal, $tag:literal, $op:literal, $summary:literal) => {
+        /// An events route (documented in the OpenAPI document); see [`list`].
+        #[utoipa::path(get, path = $path, tag = $tag, operation_id = $op, summary = $summary,
+            description = "Newest first, with OpenAI's cursor pagination; with `stream=true`, an \
+SSE stream from the first event (or after `Last-Event-ID`), then live, ending with `data: [DONE]` \
+once the job has ended.",
+            params(
+                ("id" = String, Path, description = "The job id"),
+                EventsQuery,
+                ("Last-Event-ID" = Option<String>, Header, description = "With `stream=true`: resume after this event id"),
+            ),
+            responses(
+                (status = 200, description = "The events; with `stream=true`, an SSE stream of them", content(
+                    (List<JobEvent> = "application/json"),
+                    (JobEventStreamEvent = "text/event-stream"),
+                )),
+                BadQuery, NotFound, Unauthorized,
+            ),
+            security(("admin_token" = [])))]
+        pub async fn $name(
+            state: State<AppState>,
+            id: Path<String>,
+            headers: HeaderMap,
+            query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+        ) -> Result<Response, ApiError> {
+            list(state, id, headers, query).await
+        }
+    };
+}
+
+events_route!(
+    any,
+    "/jobs/{id}/events",
+    "admin: jobs",
+    "list_job_events",
+    "List a job's events"
+);
+events_route!(
+    fine_tuning,
+    "/fine_tuning/jobs/{id}/events",
+    "admin: fine-tuning",
+    "list_fine_tuning_events",
+    "List a fine-tuning job's events"
+);
+events_route!(
+    evals,
+    "/evals/jobs/{id}/events",
+    "admin: evaluations",
+    "list_eval_job_events",
+    "List an evaluation job's events"
+);
+events_route!(
+    datasets,
+    "/datasets/jobs/{id}/events",
+    "admin: datasets",
+    "list_dataset_job_events",
+    "List a dataset job's events"
+);
+
+/// `GET /…/jobs/{id}/events`, for every kind.
+async fn list(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -77,8 +145,8 @@ pub async fn list(
         .await?;
     let has_more = rows.len() > limit;
     rows.truncate(limit);
-    Ok(Json(list_view(
-        rows.iter().map(|e| event_view(kind, e)).collect(),
+    Ok(Json(List::new(
+        rows.iter().map(|e| JobEvent::new(kind, e)).collect(),
         has_more,
     ))
     .into_response())
@@ -109,7 +177,8 @@ fn follow(
             let caught_up = events.len() < 500;
             for e in events {
                 seq = e.seq;
-                let data = event_view(kind, &e).to_string();
+                let data = serde_json::to_string(&JobEvent::new(kind, &e))
+                    .expect("an event serialises: this is a bug");
                 yield Ok(Event::default().id(event_id(e.seq)).data(data));
             }
             if caught_up && status.is_terminal() {

@@ -8,10 +8,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use utoipa::IntoParams;
 
-use super::views::{file_view, list_view};
-use crate::error::{ApiError, ErrorKind};
+use super::openapi::{BadQuery, NotFound, Unauthorized};
+use super::schemas::FileUpload;
+use super::views::{Deleted, FileObject, List};
+use crate::error::{ApiError, ErrorEnvelope, ErrorKind};
 use crate::http::state::AppState;
 use crate::store::{FileStatus, NewFile};
 
@@ -25,11 +27,23 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-/// `POST /files`: multipart with `file` and `purpose`.
+/// Upload a file (`multipart/form-data` with `file` and `purpose`).
+///
+/// A `fine-tune` file is validated as chat lines: `status` is `processed`, or `error` with the
+/// first bad line in `status_details`.
+#[utoipa::path(post, path = "/files", tag = "admin: files", operation_id = "upload_file",
+    request_body(content = FileUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The stored file", body = FileObject),
+        (status = 400, description = "Not multipart, or a part is missing or invalid", body = ErrorEnvelope),
+        (status = 413, description = "Larger than `--max-file-bytes`", body = ErrorEnvelope),
+        Unauthorized,
+    ),
+    security(("admin_token" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FileObject>, ApiError> {
     let admin = state.admin()?;
     let mut multipart = multipart.map_err(|e| {
         ApiError::new(
@@ -103,23 +117,32 @@ pub async fn upload(
             })
         })
         .await?;
-    Ok(Json(file_view(&row)))
+    Ok(Json(FileObject::from(&row)))
 }
 
 /// Query of `GET /files`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListFiles {
+    /// Only files of this purpose.
     purpose: Option<String>,
+    /// The id of the last file of the previous page.
     after: Option<String>,
+    /// 1 to 10000 [default: 10000].
     limit: Option<usize>,
+    /// `desc` (newest first, the default) or `asc`.
     order: Option<String>,
 }
 
-/// `GET /files`.
+/// List files.
+#[utoipa::path(get, path = "/files", tag = "admin: files", operation_id = "list_files",
+    params(ListFiles),
+    responses((status = 200, body = List<FileObject>), BadQuery, Unauthorized),
+    security(("admin_token" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListFiles>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<List<FileObject>>, ApiError> {
     let admin = state.admin()?;
     let Query(q) = query.map_err(|e| ApiError::new(ErrorKind::InvalidRequest, e.body_text()))?;
     let limit = q.limit.unwrap_or(10_000);
@@ -152,20 +175,32 @@ pub async fn list(
         .await?;
     let has_more = rows.len() > limit;
     rows.truncate(limit);
-    let data: Vec<Value> = rows.iter().map(file_view).collect();
-    Ok(Json(list_view(data, has_more)))
+    let data = rows.iter().map(FileObject::from).collect();
+    Ok(Json(List::new(data, has_more)))
 }
 
-/// `GET /files/{id}`.
+/// Retrieve a file.
+#[utoipa::path(get, path = "/files/{id}", tag = "admin: files", operation_id = "retrieve_file",
+    params(("id" = String, Path, description = "The file id")),
+    responses((status = 200, body = FileObject), NotFound, Unauthorized),
+    security(("admin_token" = [])))]
 pub async fn retrieve(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FileObject>, ApiError> {
     let row = state.admin()?.store.call(move |s| s.file(&id)).await?;
-    Ok(Json(file_view(&row)))
+    Ok(Json(FileObject::from(&row)))
 }
 
-/// `GET /files/{id}/content`: the bytes as uploaded or written.
+/// A file's content: the bytes as uploaded or written.
+#[utoipa::path(get, path = "/files/{id}/content", tag = "admin: files",
+    operation_id = "retrieve_file_content",
+    params(("id" = String, Path, description = "The file id")),
+    responses(
+        (status = 200, description = "The bytes", content_type = "application/octet-stream"),
+        NotFound, Unauthorized,
+    ),
+    security(("admin_token" = [])))]
 pub async fn content(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -178,18 +213,24 @@ pub async fn content(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
-/// `DELETE /files/{id}`.
+/// Delete a file.
+#[utoipa::path(delete, path = "/files/{id}", tag = "admin: files", operation_id = "delete_file",
+    params(("id" = String, Path, description = "The file id")),
+    responses((status = 200, body = Deleted), NotFound, Unauthorized),
+    security(("admin_token" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     let deleted = id.clone();
     state
         .admin()?
         .store
         .call(move |s| s.delete_file(&id))
         .await?;
-    Ok(Json(
-        json!({"id": deleted, "object": "file", "deleted": true}),
-    ))
+    Ok(Json(Deleted {
+        id: deleted,
+        object: "file",
+        deleted: true,
+    }))
 }

@@ -8,11 +8,13 @@ use serde_json::{json, Value};
 
 use super::datasets::idempotency_key;
 use super::jobs::{find, list_kind, page_limit, Page};
-use super::views::{job_view, list_view};
-use crate::error::ApiError;
+use super::openapi::{BadBody, BadQuery, NotFound, Unauthorized};
+use super::schemas::FineTuningJob;
+use super::views::{job_view, List};
+use crate::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::ApiJson;
 use crate::http::state::AppState;
-use crate::jobs::finetune::FineTuneSpec;
+use crate::jobs::finetune::{checkpoint, Checkpoint, FineTuneSpec};
 use crate::jobs::JobKind;
 use crate::store::{FileStatus, StoreError};
 
@@ -47,7 +49,16 @@ async fn check_file(state: &AppState, id: &str, param: &str) -> Result<(), ApiEr
     Ok(())
 }
 
-/// `POST /fine_tuning/jobs`.
+/// Create a fine-tuning job (`queued`).
+///
+/// OpenAI's request, with PTR's settings in `ptr`. The same `Idempotency-Key` returns the job it
+/// made.
+#[utoipa::path(post, path = "/fine_tuning/jobs", tag = "admin: fine-tuning",
+    operation_id = "create_fine_tuning_job",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create return the first job")),
+    request_body = FineTuneSpec,
+    responses((status = 200, description = "The job", body = FineTuningJob), BadBody, Unauthorized),
+    security(("admin_token" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -99,15 +110,25 @@ pub fn ft_view(job: &crate::store::JobRow) -> Value {
     v
 }
 
-/// `GET /fine_tuning/jobs`.
+/// List fine-tuning jobs, newest first.
+#[utoipa::path(get, path = "/fine_tuning/jobs", tag = "admin: fine-tuning",
+    operation_id = "list_fine_tuning_jobs",
+    params(Page),
+    responses((status = 200, body = List<FineTuningJob>), BadQuery, Unauthorized),
+    security(("admin_token" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<List<Value>>, ApiError> {
     list_kind(&state, JobKind::FineTune, query, ft_view).await
 }
 
-/// `GET /fine_tuning/jobs/{id}`.
+/// Retrieve a fine-tuning job.
+#[utoipa::path(get, path = "/fine_tuning/jobs/{id}", tag = "admin: fine-tuning",
+    operation_id = "retrieve_fine_tuning_job",
+    params(("id" = String, Path, description = "The job id")),
+    responses((status = 200, body = FineTuningJob), NotFound, Unauthorized),
+    security(("admin_token" = [])))]
 pub async fn retrieve(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -117,7 +138,14 @@ pub async fn retrieve(
     )))
 }
 
-/// `POST /fine_tuning/jobs/{id}/cancel`.
+/// Cancel a fine-tuning job.
+///
+/// The trainer stops at once; its checkpoints are kept. An ended job is left as it is.
+#[utoipa::path(post, path = "/fine_tuning/jobs/{id}/cancel", tag = "admin: fine-tuning",
+    operation_id = "cancel_fine_tuning_job",
+    params(("id" = String, Path, description = "The job id")),
+    responses((status = 200, body = FineTuningJob), NotFound, Unauthorized),
+    security(("admin_token" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -126,7 +154,12 @@ pub async fn cancel(
     Ok(Json(ft_view(&state.admin()?.jobs.cancel(&id).await?)))
 }
 
-/// `POST /fine_tuning/jobs/{id}/pause`.
+/// Pause a queued or running fine-tuning job; a running one stops, keeping its checkpoints.
+#[utoipa::path(post, path = "/fine_tuning/jobs/{id}/pause", tag = "admin: fine-tuning",
+    operation_id = "pause_fine_tuning_job",
+    params(("id" = String, Path, description = "The job id")),
+    responses((status = 200, body = FineTuningJob), NotFound, Unauthorized),
+    security(("admin_token" = [])))]
 pub async fn pause(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -135,7 +168,12 @@ pub async fn pause(
     Ok(Json(ft_view(&state.admin()?.jobs.pause(&id).await?)))
 }
 
-/// `POST /fine_tuning/jobs/{id}/resume`.
+/// Queue a paused fine-tuning job again; it continues from its last checkpoint.
+#[utoipa::path(post, path = "/fine_tuning/jobs/{id}/resume", tag = "admin: fine-tuning",
+    operation_id = "resume_fine_tuning_job",
+    params(("id" = String, Path, description = "The job id")),
+    responses((status = 200, body = FineTuningJob), NotFound, Unauthorized),
+    security(("admin_token" = [])))]
 pub async fn resume(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -144,31 +182,37 @@ pub async fn resume(
     Ok(Json(ft_view(&state.admin()?.jobs.resume(&id).await?)))
 }
 
-/// `GET /fine_tuning/jobs/{id}/checkpoints`: newest first.
+/// List a fine-tuning job's checkpoints, newest first, each with its step's metrics.
+#[utoipa::path(get, path = "/fine_tuning/jobs/{id}/checkpoints", tag = "admin: fine-tuning",
+    operation_id = "list_fine_tuning_checkpoints",
+    params(("id" = String, Path, description = "The job id"), Page),
+    responses(
+        (status = 200, body = List<Checkpoint>),
+        (status = 400, description = "A query parameter is invalid, or `after` names no checkpoint", body = ErrorEnvelope),
+        NotFound, Unauthorized,
+    ),
+    security(("admin_token" = [])))]
 pub async fn checkpoints(
     State(state): State<AppState>,
     Path(id): Path<String>,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<List<Checkpoint>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let limit = page_limit(q.limit())?;
     let job = find(&state, id, Some(JobKind::FineTune)).await?;
-    let mut all: Vec<Value> = job.state["checkpoints"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let mut all = checkpoint::in_state(&job.state);
     all.reverse();
     if let Some(after) = q.after() {
         let pos = all
             .iter()
-            .position(|c| c["id"].as_str() == Some(after))
+            .position(|c| c.id == after)
             .ok_or_else(|| ApiError::invalid("after", format!("no checkpoint `{after}`")))?;
         all.drain(..=pos);
     }
     let has_more = all.len() > limit;
     all.truncate(limit);
     for c in &mut all {
-        c.as_object_mut().map(|o| o.remove("path"));
+        c.path = None;
     }
-    Ok(Json(list_view(all, has_more)))
+    Ok(Json(List::new(all, has_more)))
 }

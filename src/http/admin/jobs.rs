@@ -5,21 +5,27 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::IntoParams;
 
-use super::views::{job_view, list_view};
+use super::openapi::{BadQuery, NotFound, Unauthorized};
+use super::schemas::JobObject;
+use super::views::{job_view, List};
 use crate::error::ApiError;
 use crate::http::state::AppState;
 use crate::jobs::JobKind;
 use crate::store::{JobRow, JobStatus};
 
 /// Query of the job index.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListJobs {
-    /// Comma-separated kinds (`dataset`, `fine_tune`, `eval`).
+    /// Comma-separated kinds (`dataset`, `fine_tune`, `eval`) [default: all].
     kinds: Option<String>,
-    /// Comma-separated statuses.
+    /// Comma-separated statuses [default: all].
     statuses: Option<String>,
+    /// The id of the last job of the previous page.
     after: Option<String>,
+    /// 1 to 100 [default: 20].
     limit: Option<usize>,
 }
 
@@ -53,7 +59,7 @@ pub async fn list_jobs(
     after: Option<String>,
     limit: Option<usize>,
     view: fn(&JobRow) -> Value,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<List<Value>>, ApiError> {
     let limit = page_limit(limit)?;
     let kinds: Vec<&'static str> = kinds.iter().map(|k| k.as_str()).collect();
     let mut rows = state
@@ -63,13 +69,16 @@ pub async fn list_jobs(
         .await?;
     let has_more = rows.len() > limit;
     rows.truncate(limit);
-    Ok(Json(list_view(rows.iter().map(view).collect(), has_more)))
+    Ok(Json(List::new(rows.iter().map(view).collect(), has_more)))
 }
 
 /// The query of a kind's job list: OpenAI's cursor pagination.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// The id of the last object of the previous page.
     after: Option<String>,
+    /// 1 to 100 [default: 20].
     limit: Option<usize>,
 }
 
@@ -89,16 +98,20 @@ pub async fn list_kind(
     kind: JobKind,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
     view: fn(&JobRow) -> Value,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<List<Value>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     list_jobs(state, vec![kind], vec![], q.after, q.limit, view).await
 }
 
-/// `GET /jobs`: every kind of job.
+/// List jobs of every kind, newest first.
+#[utoipa::path(get, path = "/jobs", tag = "admin: jobs", operation_id = "list_jobs",
+    params(ListJobs),
+    responses((status = 200, body = List<JobObject>), BadQuery, Unauthorized),
+    security(("admin_token" = [])))]
 pub async fn index(
     State(state): State<AppState>,
     query: Result<Query<ListJobs>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<List<Value>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let kinds = split(&q.kinds)
         .into_iter()
@@ -132,7 +145,11 @@ pub async fn find(state: &AppState, id: String, kind: Option<JobKind>) -> Result
     }
 }
 
-/// `GET /jobs/{id}` (and each kind's retrieve).
+/// Retrieve a job of any kind.
+#[utoipa::path(get, path = "/jobs/{id}", tag = "admin: jobs", operation_id = "retrieve_job",
+    params(("id" = String, Path, description = "The job id")),
+    responses((status = 200, body = JobObject), NotFound, Unauthorized),
+    security(("admin_token" = [])))]
 pub async fn retrieve(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -140,7 +157,13 @@ pub async fn retrieve(
     Ok(Json(job_view(&find(&state, id, None).await?)))
 }
 
-/// `POST /jobs/{id}/cancel`: stops the job promptly; what it wrote is kept.
+/// Cancel a job of any kind.
+///
+/// It stops promptly; what it wrote is kept. An ended job is left as it is.
+#[utoipa::path(post, path = "/jobs/{id}/cancel", tag = "admin: jobs", operation_id = "cancel_job",
+    params(("id" = String, Path, description = "The job id")),
+    responses((status = 200, body = JobObject), NotFound, Unauthorized),
+    security(("admin_token" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -1,7 +1,8 @@
 //! The admin API under `/admin/v1`: OpenAI's files and fine-tuning surface, self-hosted, plus
 //! PTR's dataset jobs and one job index. Off (every path 404) unless an admin token is set; on,
 //! every request needs `Authorization: Bearer <admin token>` — a public API key is not enough.
-//! Shapes follow OpenAI's, so `OpenAI(base_url=".../admin/v1", api_key=TOKEN)` works.
+//! Shapes follow OpenAI's, so `OpenAI(base_url=".../admin/v1", api_key=TOKEN)` works; every
+//! route is in the OpenAPI document ([`openapi::AdminDoc`]).
 
 mod auth;
 mod datasets;
@@ -11,13 +12,15 @@ mod files;
 mod fine_tuning;
 mod jobs;
 mod models;
+pub mod openapi;
+pub mod schemas;
 mod views;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
 use super::state::AppState;
@@ -40,41 +43,57 @@ pub struct Admin {
     pub self_url: Arc<std::sync::Mutex<Option<String>>>,
 }
 
-/// The admin routes (to be nested under `/admin/v1`).
-pub fn router(state: &AppState, admin: &Admin) -> Router<AppState> {
-    Router::new()
-        .route("/files", post(files::upload).get(files::list))
-        .route("/files/{id}", get(files::retrieve).delete(files::delete))
-        .route("/files/{id}/content", get(files::content))
-        .route("/models", get(models::list))
-        .route("/models/{id}", get(models::retrieve).delete(models::delete))
-        .route("/models/{id}/load", post(models::load))
-        .route("/models/{id}/unload", post(models::unload))
-        .route("/jobs", get(jobs::index))
-        .route("/jobs/{id}", get(jobs::retrieve))
-        .route("/jobs/{id}/cancel", post(jobs::cancel))
-        .route("/jobs/{id}/events", get(events::list))
-        .route(
+/// Every admin route, relative to `/admin/v1`, with its handlers. The router is built from this
+/// table alone, so that a test can hold each route against the OpenAPI document.
+fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/files", post(files::upload).get(files::list)),
+        ("/files/{id}", get(files::retrieve).delete(files::delete)),
+        ("/files/{id}/content", get(files::content)),
+        ("/models", get(models::list)),
+        ("/models/{id}", get(models::retrieve).delete(models::delete)),
+        ("/models/{id}/load", post(models::load)),
+        ("/models/{id}/unload", post(models::unload)),
+        ("/jobs", get(jobs::index)),
+        ("/jobs/{id}", get(jobs::retrieve)),
+        ("/jobs/{id}/cancel", post(jobs::cancel)),
+        ("/jobs/{id}/events", get(events::any)),
+        (
             "/fine_tuning/jobs",
             post(fine_tuning::create).get(fine_tuning::list),
-        )
-        .route("/fine_tuning/jobs/{id}", get(fine_tuning::retrieve))
-        .route("/fine_tuning/jobs/{id}/cancel", post(fine_tuning::cancel))
-        .route("/fine_tuning/jobs/{id}/pause", post(fine_tuning::pause))
-        .route("/fine_tuning/jobs/{id}/resume", post(fine_tuning::resume))
-        .route("/fine_tuning/jobs/{id}/events", get(events::list))
-        .route(
+        ),
+        ("/fine_tuning/jobs/{id}", get(fine_tuning::retrieve)),
+        ("/fine_tuning/jobs/{id}/cancel", post(fine_tuning::cancel)),
+        ("/fine_tuning/jobs/{id}/pause", post(fine_tuning::pause)),
+        ("/fine_tuning/jobs/{id}/resume", post(fine_tuning::resume)),
+        ("/fine_tuning/jobs/{id}/events", get(events::fine_tuning)),
+        (
             "/fine_tuning/jobs/{id}/checkpoints",
             get(fine_tuning::checkpoints),
-        )
-        .route("/evals/jobs", post(evals::create).get(evals::list))
-        .route("/evals/jobs/{id}", get(jobs::retrieve))
-        .route("/evals/jobs/{id}/cancel", post(jobs::cancel))
-        .route("/evals/jobs/{id}/events", get(events::list))
-        .route("/datasets/jobs", post(datasets::create).get(datasets::list))
-        .route("/datasets/jobs/{id}", get(jobs::retrieve))
-        .route("/datasets/jobs/{id}/cancel", post(jobs::cancel))
-        .route("/datasets/jobs/{id}/events", get(events::list))
+        ),
+        ("/evals/jobs", post(evals::create).get(evals::list)),
+        ("/evals/jobs/{id}", get(evals::retrieve)),
+        ("/evals/jobs/{id}/cancel", post(evals::cancel)),
+        ("/evals/jobs/{id}/events", get(events::evals)),
+        ("/datasets/jobs", post(datasets::create).get(datasets::list)),
+        ("/datasets/jobs/{id}", get(datasets::retrieve)),
+        ("/datasets/jobs/{id}/cancel", post(datasets::cancel)),
+        ("/datasets/jobs/{id}/events", get(events::datasets)),
+    ]
+}
+
+/// The admin routes' paths, relative to `/admin/v1`.
+pub fn paths() -> Vec<&'static str> {
+    routes().into_iter().map(|(path, _)| path).collect()
+}
+
+/// The admin routes (to be nested under `/admin/v1`).
+pub fn router(state: &AppState, admin: &Admin) -> Router<AppState> {
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, handlers)| {
+            router.route(path, handlers)
+        })
         .layer(DefaultBodyLimit::max(admin.max_file_bytes + 64 * 1024))
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin_token))
 }

@@ -1,25 +1,111 @@
-//! Rows as the JSON objects clients see: OpenAI's file, list and event objects, and the job
-//! views of every kind (common fields, then the kind's own from its state).
+//! Rows as the objects clients see: OpenAI's file, list, deletion and event objects, typed (their
+//! schemas are in the OpenAPI document), and the job views of every kind (common fields, then the
+//! kind's own from its spec and state), built as JSON because a job's state is.
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
 
 use crate::jobs::JobKind;
 use crate::store::{EventRow, FileRow, JobRow};
 
 /// OpenAI's file object.
-pub fn file_view(f: &FileRow) -> Value {
-    json!({
-        "id": f.id, "object": "file", "bytes": f.bytes, "created_at": f.created_at,
-        "filename": f.filename, "purpose": f.purpose, "status": f.status.as_str(),
-        "status_details": f.status_details, "expires_at": null,
-    })
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FileObject {
+    pub id: String,
+    /// Always `file`.
+    pub object: &'static str,
+    pub bytes: i64,
+    pub created_at: i64,
+    pub filename: String,
+    /// `fine-tune`, `batch`, `user_data` or `evals` (uploads); `fine-tune-results` and
+    /// `ptr-dataset` (written by jobs).
+    pub purpose: String,
+    /// `processed`, or `error` for a training file that does not validate.
+    pub status: &'static str,
+    /// Why the file is in `error` (the first bad line).
+    pub status_details: Option<String>,
+    /// Always `null`: files do not expire.
+    pub expires_at: Option<i64>,
 }
 
-/// OpenAI's list object (cursor pagination).
-pub fn list_view(data: Vec<Value>, has_more: bool) -> Value {
-    let first = data.first().and_then(|v| v.get("id")).cloned();
-    let last = data.last().and_then(|v| v.get("id")).cloned();
-    json!({"object": "list", "data": data, "has_more": has_more, "first_id": first, "last_id": last})
+impl From<&FileRow> for FileObject {
+    fn from(f: &FileRow) -> Self {
+        Self {
+            id: f.id.clone(),
+            object: "file",
+            bytes: f.bytes,
+            created_at: f.created_at,
+            filename: f.filename.clone(),
+            purpose: f.purpose.clone(),
+            status: f.status.as_str(),
+            status_details: f.status_details.clone(),
+            expires_at: None,
+        }
+    }
+}
+
+/// OpenAI's answer to a deletion.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    pub id: String,
+    /// `file` or `model`.
+    pub object: &'static str,
+    /// Always `true`.
+    pub deleted: bool,
+}
+
+/// OpenAI's list object (cursor pagination: pass `last_id` as `after` for the next page).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct List<T> {
+    /// Always `list`.
+    pub object: &'static str,
+    pub data: Vec<T>,
+    pub has_more: bool,
+    pub first_id: Option<String>,
+    pub last_id: Option<String>,
+}
+
+/// What a list names as its `first_id` and `last_id`.
+pub trait Listed {
+    fn list_id(&self) -> Option<&str>;
+}
+
+impl<T: Listed> List<T> {
+    pub fn new(data: Vec<T>, has_more: bool) -> Self {
+        let id = |item: Option<&T>| item.and_then(Listed::list_id).map(str::to_string);
+        Self {
+            object: "list",
+            first_id: id(data.first()),
+            last_id: id(data.last()),
+            data,
+            has_more,
+        }
+    }
+}
+
+impl Listed for Value {
+    fn list_id(&self) -> Option<&str> {
+        self.get("id").and_then(Value::as_str)
+    }
+}
+
+impl Listed for FileObject {
+    fn list_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+}
+
+impl Listed for JobEvent {
+    fn list_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+}
+
+impl Listed for crate::jobs::finetune::Checkpoint {
+    fn list_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
 }
 
 /// An event's id: stable, ordered, and what SSE's `Last-Event-ID` carries back.
@@ -36,17 +122,40 @@ pub fn parse_event_id(s: &str) -> Option<i64> {
         .ok()
 }
 
-/// OpenAI's job event object (`object` by kind).
-pub fn event_view(kind: JobKind, e: &EventRow) -> Value {
-    let object = match kind {
-        JobKind::FineTune => "fine_tuning.job.event",
-        JobKind::Dataset => "ptr.dataset.job.event",
-        JobKind::Eval => "ptr.eval.job.event",
-    };
-    json!({
-        "id": event_id(e.seq), "object": object, "created_at": e.created_at,
-        "level": e.level, "message": e.message, "type": e.kind, "data": e.data,
-    })
+/// OpenAI's job event object.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobEvent {
+    /// `ev-<n>`: ordered, and what `after` and SSE's `Last-Event-ID` take.
+    pub id: String,
+    /// `fine_tuning.job.event`, `ptr.dataset.job.event` or `ptr.eval.job.event`.
+    pub object: &'static str,
+    pub created_at: i64,
+    /// `info`, `warn` or `error`.
+    pub level: String,
+    pub message: String,
+    /// `message`, or `metrics` for a training step or validation (`data` holds the numbers).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub data: Option<Value>,
+}
+
+impl JobEvent {
+    pub fn new(kind: JobKind, e: &EventRow) -> Self {
+        let object = match kind {
+            JobKind::FineTune => "fine_tuning.job.event",
+            JobKind::Dataset => "ptr.dataset.job.event",
+            JobKind::Eval => "ptr.eval.job.event",
+        };
+        Self {
+            id: event_id(e.seq),
+            object,
+            created_at: e.created_at,
+            level: e.level.clone(),
+            message: e.message.clone(),
+            kind: e.kind.clone(),
+            data: e.data.clone(),
+        }
+    }
 }
 
 /// A job as clients see it: `id`, `object`, `status`, timestamps and `error`, the request's

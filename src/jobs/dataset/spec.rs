@@ -2,11 +2,12 @@
 //! its defaults and the checks made before the job is accepted.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::input::InputFormat;
 
 /// The dataset job's request body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetSpec {
     /// The file id of the queries.
@@ -38,7 +39,7 @@ pub struct DatasetSpec {
 }
 
 /// One role's model: served here (`model` only) or remote (`base_url` + `model`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleSpec {
     pub model: String,
@@ -56,7 +57,7 @@ pub struct RoleSpec {
 }
 
 /// The thought–answer consistency filter.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FilterSpec {
     /// Samples of the strong answer compared with each other.

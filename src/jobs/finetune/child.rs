@@ -1,13 +1,15 @@
-//! The trainer child process: started with its config, its stdout read as JSON lines, its stderr
-//! kept in a log beside the job's files, killed on cancel or pause (checkpoints are written
-//! atomically, so a kill never leaves a half-written one).
+//! The trainer child process: started with its config, its stdout read as JSON lines (each one
+//! the trainer's own [`Event`]), its stderr kept in a log beside the job's files, killed on
+//! cancel or pause (checkpoints are written atomically, so a kill never leaves a half-written
+//! one).
 
 use std::path::Path;
 use std::process::Stdio;
 
-use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use crate::train::report::Event;
 
 /// A running trainer.
 pub struct Trainer {
@@ -51,13 +53,13 @@ impl Trainer {
         })
     }
 
-    /// The next report; `None` when the trainer closed its output. Lines that are not JSON
-    /// objects are skipped (logged).
-    pub async fn next(&mut self) -> std::io::Result<Option<Value>> {
+    /// The next report; `None` when the trainer closed its output. Lines that are not events
+    /// are skipped (logged).
+    pub async fn next(&mut self) -> std::io::Result<Option<Event>> {
         while let Some(line) = self.lines.next_line().await? {
-            match serde_json::from_str::<Value>(&line) {
-                Ok(v) if v.is_object() => return Ok(Some(v)),
-                _ => tracing::debug!(%line, "trainer output that is not a report"),
+            match serde_json::from_str::<Event>(&line) {
+                Ok(event) => return Ok(Some(event)),
+                Err(e) => tracing::debug!(%line, error = %e, "trainer output that is not a report"),
             }
         }
         Ok(None)

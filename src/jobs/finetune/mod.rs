@@ -3,11 +3,14 @@
 //! cannot take the server down — turns its JSON-line reports into job events, lists its
 //! checkpoints, and registers the merged model as `fine_tuned_model` when it succeeds.
 
+pub mod checkpoint;
 mod child;
 mod models;
+mod relay;
 mod runner;
 pub mod spec;
 
+pub use checkpoint::Checkpoint;
 pub use models::ManagedModels;
 pub use runner::FineTuneRunner;
 pub use spec::FineTuneSpec;

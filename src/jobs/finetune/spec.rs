@@ -4,9 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 /// `POST /fine_tuning/jobs`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FineTuneSpec {
     pub model: String,
@@ -24,7 +25,7 @@ pub struct FineTuneSpec {
 }
 
 /// OpenAI's hyper-parameters (`"auto"` or a number each).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hyper {
     pub n_epochs: Option<Value>,
@@ -33,7 +34,7 @@ pub struct Hyper {
 }
 
 /// OpenAI's `method` object; only `supervised` is offered.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Method {
     #[serde(rename = "type")]
@@ -41,14 +42,14 @@ pub struct Method {
     pub supervised: Option<Supervised>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Supervised {
     pub hyperparameters: Option<Hyper>,
 }
 
 /// PTR's settings (SDK: `extra_body={"ptr": {...}}`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PtrSettings {
     pub answer_weight: f32,

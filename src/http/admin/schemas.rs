@@ -1,0 +1,270 @@
+//! Schemas of the admin objects that have no Rust type of their own: a job as clients see it is
+//! built at run time from its spec and state ([`super::views::job_view`]), so the types here
+//! describe those views (a test checks them against real ones) rather than build them; plus the
+//! multipart upload form and one SSE event of a job's event stream.
+
+use serde_json::Value;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::http::wire::{component, exactly, json_text};
+use crate::jobs::dataset::input::InputFormat;
+use crate::jobs::dataset::spec::{FilterSpec, RoleSpec};
+use crate::jobs::eval::{CompareSystem, EvalTask};
+use crate::jobs::finetune::spec::{Method, PtrSettings};
+
+/// `POST /files`: a `multipart/form-data` body.
+#[derive(ToSchema)]
+pub struct FileUpload {
+    /// The file's content.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    /// `fine-tune` (validated as chat lines on upload), `batch`, `user_data` or `evals`.
+    #[schema(example = "fine-tune")]
+    pub purpose: String,
+}
+
+/// Why a job failed: a code from the runner (`trainer_failed`, `server_restarted`, …).
+#[derive(ToSchema)]
+pub struct JobError {
+    pub code: String,
+    pub message: String,
+    pub param: Option<String>,
+}
+
+/// Any job, as the job index shows it: the common fields below, then the fields of the kind's
+/// own object (`fine_tuning.job`, `ptr.dataset.job` or `ptr.eval.job`).
+#[derive(ToSchema)]
+pub struct JobObject {
+    pub id: String,
+    /// `fine_tuning.job`, `ptr.dataset.job` or `ptr.eval.job`.
+    pub object: String,
+    /// `fine_tune`, `dataset` or `eval`.
+    pub kind: String,
+    /// `validating_files`, `queued`, `running`, `paused`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub error: Option<JobError>,
+}
+
+/// OpenAI's `fine_tuning.job`: the common job fields, the request's fields, and what the job
+/// produced.
+#[derive(ToSchema)]
+pub struct FineTuningJob {
+    pub id: String,
+    /// Always `fine_tuning.job`.
+    pub object: String,
+    /// Always `fine_tune`.
+    pub kind: String,
+    /// `validating_files`, `queued`, `running`, `paused`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub error: Option<JobError>,
+    /// The base model.
+    pub model: String,
+    pub training_file: String,
+    pub validation_file: Option<String>,
+    pub suffix: Option<String>,
+    /// The seed asked for (42 when none was).
+    pub seed: u64,
+    pub metadata: Option<Value>,
+    /// The effective `n_epochs`, `batch_size` and `learning_rate_multiplier` (`auto` resolved).
+    pub hyperparameters: Value,
+    pub method: Option<Method>,
+    pub ptr: PtrSettings,
+    pub integrations: Option<Vec<Value>>,
+    /// The tuned model's id once the job succeeded.
+    pub fine_tuned_model: Option<String>,
+    /// The metrics CSV and the loss-curve SVG, once the job succeeded.
+    pub result_files: Vec<String>,
+    pub trained_tokens: Option<u64>,
+    /// Always `ptr-server`.
+    pub organization_id: String,
+    /// Where the trainer wrote the PEFT adapter, once the job succeeded.
+    pub adapter_dir: Option<String>,
+}
+
+/// `ptr.dataset.job`: the common job fields, the request's fields, and what the job produced.
+#[derive(ToSchema)]
+pub struct DatasetJob {
+    pub id: String,
+    /// Always `ptr.dataset.job`.
+    pub object: String,
+    /// Always `dataset`.
+    pub kind: String,
+    pub status: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub error: Option<JobError>,
+    pub input_file: String,
+    pub input_format: InputFormat,
+    pub limit: Option<usize>,
+    pub weak: Option<RoleSpec>,
+    pub strong: Option<RoleSpec>,
+    pub n_thoughts: u32,
+    pub instruction: Option<String>,
+    pub filter: FilterSpec,
+    pub concurrency: usize,
+    pub import: bool,
+    pub suffix: Option<String>,
+    pub metadata: Option<Value>,
+    /// `total`, `completed`, `accepted`, `rejected`, `failed` (while and after it runs).
+    pub request_counts: Option<Value>,
+    /// The accepted records as `fine-tune` chat lines, once the job succeeded.
+    pub output_file_id: Option<String>,
+    /// The rejected records with the reason, once the job succeeded.
+    pub error_file_id: Option<String>,
+    /// Every record's scores and models, once the job succeeded.
+    pub provenance_file_id: Option<String>,
+    pub summary: Option<Value>,
+}
+
+/// `ptr.eval.job`: the common job fields, the request's fields, and what the job produced.
+#[derive(ToSchema)]
+pub struct EvalJob {
+    pub id: String,
+    /// Always `ptr.eval.job`.
+    pub object: String,
+    /// Always `eval`.
+    pub kind: String,
+    pub status: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub error: Option<JobError>,
+    pub tasks: Vec<EvalTask>,
+    pub model: String,
+    pub endpoint: Option<String>,
+    pub api_key_env: Option<String>,
+    pub compare: Option<CompareSystem>,
+    pub rounds: u32,
+    pub limit: Option<usize>,
+    pub max_tokens: u32,
+    pub temperature: f64,
+    pub instruction: Option<String>,
+    pub rounds_mode: String,
+    pub metadata: Option<Value>,
+    /// `done` and `total` items while it runs.
+    pub progress: Option<Value>,
+    /// File ids by name (report, summary, chart, items), once the job succeeded.
+    pub result_files: Option<Value>,
+    /// Accuracy per task, system and round.
+    pub summary: Option<Value>,
+    pub failed_items: Option<Value>,
+}
+
+/// One SSE event of `GET …/events?stream=true`, as an event-stream parser reads it.
+pub struct JobEventStreamEvent;
+
+impl PartialSchema for JobEventStreamEvent {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "One event: `data` is a job event (its `id` is the SSE id, for `Last-Event-ID`), \
+                 or `[DONE]` once the job has ended and every event was sent.",
+            ))
+            .property("id", ObjectBuilder::new().schema_type(Type::String))
+            .property(
+                "data",
+                OneOfBuilder::new()
+                    .item(exactly("[DONE]"))
+                    .item(json_text(component("JobEvent"))),
+            )
+            .required("data")
+            .into()
+    }
+}
+
+impl ToSchema for JobEventStreamEvent {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::admin::fine_tuning::ft_view;
+    use crate::http::admin::views::job_view;
+    use crate::store::{JobRow, JobStatus};
+    use serde_json::json;
+    use std::collections::BTreeSet;
+
+    /// The schema's (required, all) property names.
+    fn properties<T: PartialSchema>() -> (BTreeSet<String>, BTreeSet<String>) {
+        let RefOr::T(Schema::Object(o)) = T::schema() else {
+            panic!("an object schema")
+        };
+        (
+            o.required.into_iter().collect(),
+            o.properties.into_keys().collect(),
+        )
+    }
+
+    fn job(kind: &str, spec: Value, state: Value) -> JobRow {
+        JobRow {
+            id: "job-1".into(),
+            kind: kind.into(),
+            status: JobStatus::Succeeded,
+            spec,
+            state,
+            error: None,
+            created_at: 1,
+            started_at: Some(2),
+            finished_at: Some(3),
+        }
+    }
+
+    /// A view has every required property, and no key the schema does not list.
+    fn matches<T: PartialSchema>(view: Value) {
+        let (required, all) = properties::<T>();
+        let keys: BTreeSet<String> = view.as_object().unwrap().keys().cloned().collect();
+        assert!(
+            required.is_subset(&keys),
+            "missing {:?}",
+            required.difference(&keys)
+        );
+        assert!(
+            keys.is_subset(&all),
+            "undocumented {:?}",
+            keys.difference(&all)
+        );
+    }
+
+    #[test]
+    fn job_schemas_describe_the_views() {
+        let ft: crate::jobs::finetune::FineTuneSpec =
+            serde_json::from_value(json!({"model": "m", "training_file": "file-1"})).unwrap();
+        let done = json!({"hyperparameters": {"n_epochs": 3}, "trained_tokens": 9,
+            "checkpoints": [], "fine_tuned_model": "ft:m:ptr:1", "result_files": ["file-2"],
+            "adapter_dir": "/data/fine_tuning/job-1/trainer/adapter"});
+        let ft = serde_json::to_value(ft).unwrap();
+        matches::<FineTuningJob>(ft_view(&job("fine_tune", ft.clone(), done)));
+        matches::<FineTuningJob>(ft_view(&job("fine_tune", ft, json!({}))));
+        let ds: crate::jobs::dataset::DatasetSpec =
+            serde_json::from_value(json!({"input_file": "file-1", "import": true})).unwrap();
+        let state = json!({"request_counts": {}, "output_file_id": "a", "error_file_id": "b",
+            "provenance_file_id": "c", "summary": {}});
+        matches::<DatasetJob>(job_view(&job(
+            "dataset",
+            serde_json::to_value(ds).unwrap(),
+            state,
+        )));
+        let ev: crate::jobs::eval::EvalJobSpec = serde_json::from_value(
+            json!({"tasks": [{"task": "gsm8k", "file": "file-1"}], "model": "m"}),
+        )
+        .unwrap();
+        let state = json!({"progress": {}, "result_files": {}, "summary": [], "failed_items": 0});
+        matches::<EvalJob>(job_view(&job(
+            "eval",
+            serde_json::to_value(ev).unwrap(),
+            state,
+        )));
+        let (required, _) = properties::<JobObject>();
+        let view = job_view(&job("eval", json!({}), json!({})));
+        assert!(required.iter().all(|k| view.get(k).is_some()));
+    }
+}
