@@ -9,6 +9,13 @@ cd "$(dirname "$0")/.."
 NAME=mistralrs-core VERSION=0.8.1
 dest=vendor/$NAME
 want=$(cat patches/$NAME/*.patch | sha256sum | cut -c1-16)
+# The target dir remembers which patches its mistralrs-core was built with; when they change, its
+# fingerprints go, so cargo rebuilds it (file times alone would not tell it).
+target=${CARGO_TARGET_DIR:-$HOME/.cache/ptr-server/target}
+if [ -d "$target" ] && [ "$(cat "$target/.ptr-patches-$NAME" 2>/dev/null)" != "$want" ]; then
+  rm -rf "$target"/*/.fingerprint/$NAME-*
+fi
+mkdir -p "$target" && echo "$want" > "$target/.ptr-patches-$NAME"
 [ "$(cat "$dest/.ptr-patches" 2>/dev/null)" = "$want" ] && exit 0
 registry=${CARGO_HOME:-$HOME/.cargo}/registry
 find_crate() { ls "$registry"/cache/*/$NAME-$VERSION.crate 2>/dev/null | head -1; }
@@ -30,17 +37,11 @@ tar -xzf "$crate" -C "$tmp"
 for p in patches/$NAME/*.patch; do
   patch --quiet --forward -p1 -d "$tmp/$NAME-$VERSION" < "$p"
 done
-# cargo decides whether a path dependency is fresh by file times, and tar keeps the crate's own.
-# The patched files get a time every clone agrees on (the last commit that changed patches/, or
-# now while patches/ has uncommitted changes), so a new clone does not rebuild mistral.rs unless
-# the patches changed since the build.
-when=now
-if git diff --quiet HEAD -- patches 2>/dev/null; then
-  last=$(git log -1 --format=%ct -- patches 2>/dev/null || true)
-  [ -n "$last" ] && when="@$last"
-fi
+# cargo decides whether a path dependency is fresh by file times, and tar keeps the crate's own:
+# the patched files get the crate's times too, so every clone's vendor/ looks alike to cargo and a
+# new clone does not rebuild mistral.rs. A change of the patches is told to cargo below instead.
 grep -h '^+++ b/' patches/$NAME/*.patch | cut -c7- | sort -u | while read -r f; do
-  touch -d "$when" "$tmp/$NAME-$VERSION/$f"
+  touch -r "$tmp/$NAME-$VERSION/Cargo.toml.orig" "$tmp/$NAME-$VERSION/$f"
 done
 echo "$want" > "$tmp/$NAME-$VERSION/.ptr-patches"
 rm -rf "$dest"

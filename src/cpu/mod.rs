@@ -13,6 +13,7 @@ mod ffi {
     extern "C" {
         pub fn ptr_cpu_feature_name(i: u32) -> *const c_char;
         pub fn ptr_cpu_required() -> u64;
+        #[cfg(test)]
         pub fn ptr_cpu_features() -> u64;
         pub fn ptr_cpu_target() -> *const c_char;
         pub fn ptr_cpu_report(
