@@ -43,6 +43,12 @@ done
 grep -h '^+++ b/' patches/$NAME/*.patch | cut -c7- | sort -u | while read -r f; do
   touch -r "$tmp/$NAME-$VERSION/Cargo.toml.orig" "$tmp/$NAME-$VERSION/$f"
 done
+# Its build script embeds `git rev-parse HEAD` and reruns when `.git/HEAD` changes; from vendor/
+# that would be this checkout's commit, a rebuild of mistral.rs per commit (and, the file being
+# absent, per build). A `.git/HEAD` of its own, as old as the crate, keeps the script's output.
+mkdir -p "$tmp/$NAME-$VERSION/.git"
+echo "mistralrs-core $VERSION as published, vendored by ptr-server" > "$tmp/$NAME-$VERSION/.git/HEAD"
+touch -r "$tmp/$NAME-$VERSION/Cargo.toml.orig" "$tmp/$NAME-$VERSION/.git/HEAD"
 echo "$want" > "$tmp/$NAME-$VERSION/.ptr-patches"
 rm -rf "$dest"
 mv "$tmp/$NAME-$VERSION" "$dest"
