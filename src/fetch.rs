@@ -409,6 +409,7 @@ z.writestr('1_Pooling/config.json', '{}')\n    z.writestr('../escaped.txt', 'x')
         local.wheels.clear();
         local.file.clear();
         local.sha256.clear();
+        local.requantize = None;
         local.path = Some(dir.path().join("tuned.gguf"));
         let err = cache.ensure(&local).unwrap_err();
         assert!(matches!(err, FetchError::NotFound { .. }), "{err}");

@@ -271,9 +271,9 @@ impl<'a> Artifact<'a> {
 
     /// The file that is served and checked, and its sha256.
     pub fn served(&self) -> (&'a str, &'a str) {
-        match self.requantize {
-            Some(rq) => (&rq.file, &rq.sha256),
-            None => (self.file, self.sha256),
+        match (self.path, self.requantize) {
+            (None, Some(rq)) => (&rq.file, &rq.sha256),
+            _ => (self.file, self.sha256),
         }
     }
 }
