@@ -47,6 +47,7 @@ impl TunedModels for ManagedModels {
         spec.wheels.clear();
         spec.file.clear();
         spec.sha256.clear();
+        spec.requantize = None; // the base's fetch-time copy; the tuned file is used in place
         spec.path = Some(gguf);
         spec.refinement.rounds = rounds;
         let model = RegisteredModel {
