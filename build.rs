@@ -30,7 +30,9 @@ fn main() {
 
 /// The quoted names of the `FEATURES[]` table, in bit order.
 fn table_names(source: &str) -> Vec<String> {
-    let start = source.find("FEATURES[] = {").expect("FEATURES table in check.c");
+    let start = source
+        .find("FEATURES[] = {")
+        .expect("FEATURES table in check.c");
     let end = start + source[start..].find("};").expect("end of FEATURES table");
     source[start..end]
         .split('{')

@@ -153,7 +153,9 @@ impl ModelCache {
 
     /// Makes the requantized copy of a fetched file and checks it against its pinned hash.
     fn requantize(&self, spec: Artifact<'_>, source: &Path) -> Result<PathBuf, FetchError> {
-        let rq = spec.requantize.expect("only called for a requantized model");
+        let rq = spec
+            .requantize
+            .expect("only called for a requantized model");
         let final_path = self.path_of(spec);
         let work = self.folder_of(spec).join(format!(
             ".requantize-{}.gguf",
@@ -446,13 +448,26 @@ z.writestr('1_Pooling/config.json', '{}')\n    z.writestr('../escaped.txt', 'x')
             sha256: "0".repeat(64),
         });
         let err = cache.ensure(&spec).unwrap_err();
-        assert!(matches!(err, FetchError::RequantizedDiffers { .. }), "{err}");
+        assert!(
+            matches!(err, FetchError::RequantizedDiffers { .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("re-pin"), "{err}");
-        assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 1, "no copy left behind");
+        assert_eq!(
+            std::fs::read_dir(&folder).unwrap().count(),
+            1,
+            "no copy left behind"
+        );
 
         spec.requantize.as_mut().unwrap().sha256 = sha256_file(&expected_copy).unwrap();
-        assert_eq!(cache.ensure(&spec).unwrap(), (folder.join("m.Q8_0.gguf"), true));
-        assert_eq!(cache.ensure(&spec).unwrap(), (folder.join("m.Q8_0.gguf"), false));
+        assert_eq!(
+            cache.ensure(&spec).unwrap(),
+            (folder.join("m.Q8_0.gguf"), true)
+        );
+        assert_eq!(
+            cache.ensure(&spec).unwrap(),
+            (folder.join("m.Q8_0.gguf"), false)
+        );
         assert_eq!(cache.verify(&spec).unwrap(), folder.join("m.Q8_0.gguf"));
         assert!(src.is_file(), "the fetched file is kept");
     }

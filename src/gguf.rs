@@ -75,7 +75,10 @@ pub struct Requantized {
 /// Copies `src` to `out` with every tensor that has no SIMD kernel de-quantized and quantized
 /// again to `to`; every other tensor keeps its bytes.
 pub fn requantize(src: &Path, out: &Path, to: GgmlDType) -> anyhow::Result<Requantized> {
-    let mut counts = Requantized { changed: 0, kept: 0 };
+    let mut counts = Requantized {
+        changed: 0,
+        kept: 0,
+    };
     rewrite(src, out, |name, q| {
         if has_simd_kernel(q.dtype()) || q.dtype() == to {
             counts.kept += 1;
@@ -105,7 +108,9 @@ mod tests {
     }
 
     fn weights(seed: f32) -> Tensor {
-        let v: Vec<f32> = (0..64 * 32).map(|i| ((i as f32 + seed) * 0.37).sin() * 0.1).collect();
+        let v: Vec<f32> = (0..64 * 32)
+            .map(|i| ((i as f32 + seed) * 0.37).sin() * 0.1)
+            .collect();
         Tensor::from_vec(v, (64, 32), &Device::Cpu).unwrap()
     }
 
@@ -115,18 +120,31 @@ mod tests {
         let (src, out) = (dir.path().join("a.gguf"), dir.path().join("b.gguf"));
         let q41 = QTensor::quantize(&weights(1.0), GgmlDType::Q4_1).unwrap();
         let f32w = QTensor::quantize(&weights(2.0), GgmlDType::F32).unwrap();
-        write_gguf(&src, &[("blk.0.attn_q.weight", q41), ("output_norm.weight", f32w)]);
+        write_gguf(
+            &src,
+            &[("blk.0.attn_q.weight", q41), ("output_norm.weight", f32w)],
+        );
         let counts = requantize(&src, &out, GgmlDType::Q8_0).unwrap();
-        assert_eq!(counts, Requantized { changed: 1, kept: 1 });
+        assert_eq!(
+            counts,
+            Requantized {
+                changed: 1,
+                kept: 1
+            }
+        );
 
         let (before, after) = (read_content(&src).unwrap(), read_content(&out).unwrap());
         assert_eq!(after.metadata.len(), before.metadata.len());
         let mut a = File::open(&src).unwrap();
         let mut b = File::open(&out).unwrap();
-        let q = after.tensor(&mut b, "blk.0.attn_q.weight", &Device::Cpu).unwrap();
+        let q = after
+            .tensor(&mut b, "blk.0.attn_q.weight", &Device::Cpu)
+            .unwrap();
         assert_eq!(q.dtype(), GgmlDType::Q8_0);
         // Q8_0 keeps Q4_1's values to within its own step (1/127 of a block's largest value).
-        let orig = before.tensor(&mut a, "blk.0.attn_q.weight", &Device::Cpu).unwrap();
+        let orig = before
+            .tensor(&mut a, "blk.0.attn_q.weight", &Device::Cpu)
+            .unwrap();
         let diff = (orig.dequantize(&Device::Cpu).unwrap() - q.dequantize(&Device::Cpu).unwrap())
             .unwrap()
             .abs()
@@ -136,8 +154,12 @@ mod tests {
             .to_scalar::<f32>()
             .unwrap();
         assert!(diff < 0.1 / 127.0, "{diff}");
-        let kept = after.tensor(&mut b, "output_norm.weight", &Device::Cpu).unwrap();
-        let orig = before.tensor(&mut a, "output_norm.weight", &Device::Cpu).unwrap();
+        let kept = after
+            .tensor(&mut b, "output_norm.weight", &Device::Cpu)
+            .unwrap();
+        let orig = before
+            .tensor(&mut a, "output_norm.weight", &Device::Cpu)
+            .unwrap();
         assert_eq!(kept.data().unwrap(), orig.data().unwrap());
     }
 
@@ -149,7 +171,12 @@ mod tests {
         let tensors: Vec<(&str, QTensor)> = ["t0", "t1", "t2", "t3"]
             .iter()
             .enumerate()
-            .map(|(i, n)| (*n, QTensor::quantize(&weights(i as f32), GgmlDType::Q5_0).unwrap()))
+            .map(|(i, n)| {
+                (
+                    *n,
+                    QTensor::quantize(&weights(i as f32), GgmlDType::Q5_0).unwrap(),
+                )
+            })
             .collect();
         write_gguf(&src, &tensors);
         let (x, y) = (dir.path().join("x.gguf"), dir.path().join("y.gguf"));

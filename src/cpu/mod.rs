@@ -45,7 +45,11 @@ impl fmt::Display for CpuReport {
             f,
             "built for target-cpu={} (requires: {}); candle kernels: avx={} f16c={}",
             self.target,
-            if self.required.is_empty() { "baseline".to_string() } else { self.required.join(" ") },
+            if self.required.is_empty() {
+                "baseline".to_string()
+            } else {
+                self.required.join(" ")
+            },
             self.avx_kernels,
             self.f16c
         )
@@ -65,7 +69,9 @@ pub fn report() -> CpuReport {
 #[cfg(target_arch = "x86_64")]
 fn target() -> String {
     // SAFETY: returns a pointer to a static NUL-terminated string literal.
-    unsafe { CStr::from_ptr(ffi::ptr_cpu_target()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(ffi::ptr_cpu_target()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -92,7 +98,11 @@ fn names(mask: u64) -> Vec<String> {
         .filter_map(|bit| {
             // SAFETY: NULL past the table's end, else a static string literal.
             let name = unsafe { ffi::ptr_cpu_feature_name(bit) };
-            (!name.is_null()).then(|| unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned())
+            (!name.is_null()).then(|| {
+                unsafe { CStr::from_ptr(name) }
+                    .to_string_lossy()
+                    .into_owned()
+            })
         })
         .collect()
 }
@@ -105,7 +115,13 @@ pub fn refusal(required: u64, have: u64) -> Option<String> {
     let target = std::ffi::CString::new(target()).expect("no NUL in a target name");
     // SAFETY: `buf` is writable for its length; the C side writes a NUL-terminated string.
     let missing = unsafe {
-        ffi::ptr_cpu_report(required, have, target.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+        ffi::ptr_cpu_report(
+            required,
+            have,
+            target.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
     };
     (missing > 0).then(|| {
         CStr::from_bytes_until_nul(&buf)
@@ -121,17 +137,29 @@ mod tests {
 
     fn mask(wanted: &[&str]) -> u64 {
         (0..64u32)
-            .filter(|&bit| names(1 << bit).first().is_some_and(|n| wanted.contains(&n.as_str())))
+            .filter(|&bit| {
+                names(1 << bit)
+                    .first()
+                    .is_some_and(|n| wanted.contains(&n.as_str()))
+            })
             .fold(0, |m, bit| m | 1 << bit)
     }
 
     #[test]
     fn a_cpu_without_avx2_is_refused_with_what_it_lacks_and_what_to_do() {
-        let v3 = mask(&["avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "lzcnt", "movbe"]);
+        let v3 = mask(&[
+            "avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "lzcnt", "movbe",
+        ]);
         let nehalem = mask(&["sse3", "ssse3", "sse4.1", "sse4.2", "popcnt"]);
         let msg = refusal(v3, nehalem).expect("Nehalem lacks AVX2");
-        assert!(msg.contains("this CPU lacks: fma movbe avx f16c bmi1 avx2 bmi2 lzcnt"), "{msg}");
-        assert!(msg.contains("this CPU has: sse3 ssse3 sse4.1 sse4.2 popcnt"), "{msg}");
+        assert!(
+            msg.contains("this CPU lacks: fma movbe avx f16c bmi1 avx2 bmi2 lzcnt"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("this CPU has: sse3 ssse3 sse4.1 sse4.2 popcnt"),
+            "{msg}"
+        );
         assert!(msg.contains("RUSTFLAGS=\"-C target-cpu=x86-64\""), "{msg}");
         assert!(msg.contains("make build"), "{msg}");
         assert_eq!(refusal(v3, v3 | nehalem), None);

@@ -21,7 +21,10 @@ async fn story(client: &reqwest::Client, base: &str, topic: &str) -> (String, u6
     assert_eq!(res.status(), 200);
     let v: serde_json::Value = res.json().await.unwrap();
     let text = v["choices"][0]["message"]["content"].as_str().unwrap();
-    (text.to_string(), v["usage"]["prompt_tokens"].as_u64().unwrap())
+    (
+        text.to_string(),
+        v["usage"]["prompt_tokens"].as_u64().unwrap(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

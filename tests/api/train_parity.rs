@@ -169,7 +169,10 @@ async fn compare(engine_gguf: &Path, trainer: &Trainer<'_>) -> Vec<Compared> {
 /// The default GGUF with every tensor de-quantised to f32.
 fn f32_copy(src: &Path, dst: &Path) {
     ptr_server::gguf::rewrite(src, dst, |_, q| {
-        Ok(QTensor::quantize(&q.dequantize(&Device::Cpu)?, GgmlDType::F32)?)
+        Ok(QTensor::quantize(
+            &q.dequantize(&Device::Cpu)?,
+            GgmlDType::F32,
+        )?)
     })
     .unwrap();
 }
