@@ -29,7 +29,7 @@ if [ ! -x "$CUDA_HOME/bin/nvcc" ] || [ ! -e "$CUDA_HOME/lib/libcublasLt.so.13" ]
 fi
 "$CUDA_HOME/bin/nvcc" --version | grep -q 'release 13.0,' || { echo "need nvcc 13.0" >&2; exit 1; }
 # 2. Link-time names: unversioned .so links + a libcuda.so stub (the real one is the GPU's driver).
-bash "$SRC/scripts/patch-deps.sh"                  # vendor/mistralrs-core (Cargo.toml's [patch])
+bash "$SRC/scripts/patch-deps.sh"                  # vendor/<crate> (Cargo.toml's [patch])
 ( cd "$SRC" && cargo fetch --locked -q )
 CUDARC=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-0.19.10 | head -1)
 cd "$CUDA_HOME/lib"
