@@ -75,7 +75,11 @@ async fn three_rounds_non_streaming_and_deterministic() {
         .json()
         .await
         .unwrap();
-    assert_eq!(contents(&repeat), contents(&v), "a repeat gives the same rounds");
+    assert_eq!(
+        contents(&repeat),
+        contents(&v),
+        "a repeat gives the same rounds"
+    );
     server.shutdown().await.unwrap();
     // The same request on a fresh server: every round the same.
     let (server, base, client) = ready_real_server(&[]).await;
