@@ -6,8 +6,8 @@
 use std::time::Instant;
 
 use futures::StreamExt;
-use ptr_server::config::DeviceSpec;
 use ptr_server::engine::mistral::{LoadOptions, MistralEngine};
+use ptr_server::engine::DeviceSpec;
 use ptr_server::engine::{ChatMessage, Engine, EngineEvent, GenerationRequest, Role};
 use ptr_server::fetch::ModelCache;
 use ptr_server::registry::ModelRegistry;

@@ -6,7 +6,8 @@
 //! - [`refine`] runs the refinement rounds of one request as a stream of events.
 //! - [`http`] turns those into OpenAI responses, chunks and named SSE events; [`error`] is the one
 //!   place errors become HTTP; [`metrics`] owns the Prometheus registry.
-//! - [`server`] binds, loads models and shuts down gracefully; [`commands`] runs subcommands;
+//! - [`cli`] is the command line: each subcommand's arguments and what it runs; [`config`] holds
+//!   the server's validated settings; [`server`] binds, loads models and shuts down gracefully;
 //!   [`bench`] load-tests any OpenAI-compatible server; [`eval`] scores refinement round by round
 //!   on benchmarks against any OpenAI-compatible server.
 //! - [`store`] keeps files, jobs and events in SQLite; [`jobs`] runs jobs (PTR's dataset
@@ -20,7 +21,7 @@
 
 pub mod bench;
 pub mod chatfile;
-pub mod commands;
+pub mod cli;
 pub mod config;
 pub mod cpu;
 pub mod embed;

@@ -9,7 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = ptr_server::config::Cli::parse();
+    let cli = ptr_server::cli::Cli::parse();
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -17,14 +17,14 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr);
     match cli.log_format {
-        ptr_server::config::LogFormat::Text => logs.init(),
-        ptr_server::config::LogFormat::Json => logs.json().init(),
+        ptr_server::cli::LogFormat::Text => logs.init(),
+        ptr_server::cli::LogFormat::Json => logs.json().init(),
     }
     #[cfg(unix)]
-    if matches!(cli.command, ptr_server::config::Command::Train(_)) {
+    if matches!(cli.command, ptr_server::cli::Command::Train(_)) {
         tune_allocator_for_training()?;
     }
-    ptr_server::commands::run(cli).await
+    ptr_server::cli::run(cli).await
 }
 
 /// A training step allocates and frees weight-sized tensors; with mimalloc's default purge delay

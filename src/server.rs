@@ -13,8 +13,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{DeviceSpec, ServeConfig};
+use crate::config::ServeConfig;
 use crate::engine::mistral::LoadOptions;
+use crate::engine::DeviceSpec;
 use crate::fetch::ModelCache;
 use crate::http::{router, AppState, Limits};
 use crate::models::{MistralLoader, ModelManager, RuntimeStore};
@@ -59,7 +60,7 @@ fn limits(config: &ServeConfig) -> Limits {
 pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
     config.validate().map_err(anyhow::Error::msg)?;
     let registry = ModelRegistry::load(&config.source.models)?;
-    let cache = config.source.cache();
+    let cache = config.source.cache.clone();
     if !config.fetch {
         let spec = registry.default_model();
         if !cache.path_of(spec).is_file() {

@@ -35,7 +35,7 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
 use client::Target;
-pub use refine::{run as run_refine, BenchRefineArgs};
+pub use refine::{run as run_refine, BenchRefineSpec};
 pub use report::BenchReport;
 use response::RequestSample;
 pub use stats::Summary;
@@ -46,89 +46,64 @@ const DEFAULT_PROMPT: &str = "Write a long, detailed essay on the history of the
 its inventors, how the technology spread across Europe, and its effects on science, religion \
 and politics. Use many paragraphs and do not stop early.";
 
-/// Options of `ptr-server bench`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct BenchArgs {
+/// What to measure and how: one benchmark run.
+#[derive(Debug, Clone)]
+pub struct BenchSpec {
     /// Base URL of the server, e.g. http://127.0.0.1:8080 (the path /v1/chat/completions is appended)
-    #[arg(long)]
     pub url: String,
     /// Model name to put in each request
-    #[arg(long)]
     pub model: String,
     /// Total number of requests to send
-    #[arg(long, default_value_t = 10)]
     pub requests: usize,
     /// Number of requests in flight at once
-    #[arg(long, default_value_t = 1)]
     pub concurrency: usize,
     /// `max_tokens` of each request
-    #[arg(long, default_value_t = 128)]
     pub max_tokens: u32,
     /// Stream responses (needed for TTFT and inter-token latency)
-    #[arg(long)]
     pub stream: bool,
     /// Prompt text; default: a fixed prompt asking for a long answer
-    #[arg(long)]
     pub prompt: Option<String>,
     /// Open every request's prompt with its own prefix ("Request 3 of 10 (run 5f0c2a). "), the
     /// run tag new on each run, so that no server can reuse a cached prompt: TTFT then measures
     /// the prefill of a fresh prompt (only the chat template's head, before the user's words, is
     /// shared)
-    #[arg(long)]
     pub unique_prompts: bool,
     /// Refinement rounds to request through the `refinement` extension (omit for plain requests)
-    #[arg(long)]
     pub rounds: Option<u32>,
     /// Sampling temperature (default 0 = greedy)
-    #[arg(long, default_value_t = 0.0)]
     pub temperature: f64,
     /// Bearer API key, if the server needs one
-    #[arg(long, env = "PTR_BENCH_API_KEY")]
     pub api_key: Option<String>,
-    /// Print the report as JSON instead of a table
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Runs the benchmark and prints the report to stdout, as a table or as JSON.
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let report = measure(&args).await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.table(&args));
-    }
-    Ok(())
 }
 
 /// Runs the benchmark and returns the report. Failed requests are counted in
 /// the report; only invalid arguments or an unusable HTTP client are errors.
-pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
-    if args.concurrency == 0 {
+pub async fn measure(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
+    if spec.concurrency == 0 {
         bail!("`--concurrency` must be at least 1");
     }
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(args.concurrency)
+        .pool_max_idle_per_host(spec.concurrency)
         .build()
         .context("building the HTTP client")?;
     let target = Arc::new(Target {
         client,
-        endpoint: format!("{}/v1/chat/completions", args.url.trim_end_matches('/')),
-        api_key: args.api_key.clone(),
-        stream: args.stream,
+        endpoint: format!("{}/v1/chat/completions", spec.url.trim_end_matches('/')),
+        api_key: spec.api_key.clone(),
+        stream: spec.stream,
     });
     let requests = Arc::new(Requests {
-        args: args.clone(),
+        spec: spec.clone(),
         run: run_tag(),
     });
     let next = Arc::new(AtomicUsize::new(0));
 
     let start = Instant::now();
-    let workers: Vec<_> = (0..args.concurrency.min(args.requests))
+    let workers: Vec<_> = (0..spec.concurrency.min(spec.requests))
         .map(|_| tokio::spawn(worker(target.clone(), requests.clone(), next.clone())))
         .collect();
-    let mut outcomes = Vec::with_capacity(args.requests);
+    let mut outcomes = Vec::with_capacity(spec.requests);
     for worker in workers {
         outcomes.extend(
             worker
@@ -140,7 +115,7 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
 
     outcomes.sort_by_key(|(index, _)| *index);
     let outcomes: Vec<_> = outcomes.into_iter().map(|(_, outcome)| outcome).collect();
-    Ok(BenchReport::new(&outcomes, args.concurrency, wall_seconds))
+    Ok(BenchReport::new(&outcomes, spec.concurrency, wall_seconds))
 }
 
 /// Sends requests until all have been claimed; returns `(request number, outcome)`.
@@ -152,7 +127,7 @@ async fn worker(
     let mut outcomes = Vec::new();
     loop {
         let index = next.fetch_add(1, Ordering::Relaxed);
-        if index >= requests.args.requests {
+        if index >= requests.spec.requests {
             return outcomes;
         }
         // Built before `send` starts its clock.
@@ -163,7 +138,7 @@ async fn worker(
 
 /// What the requests of one run are made from.
 struct Requests {
-    args: BenchArgs,
+    spec: BenchSpec,
     /// Tells this run's unique prompts from those of earlier runs on the same server.
     run: String,
 }
@@ -171,12 +146,12 @@ struct Requests {
 impl Requests {
     /// The body of request number `index` (from 0).
     fn body(&self, index: usize) -> Value {
-        let prompt = self.args.prompt.as_deref().unwrap_or(DEFAULT_PROMPT);
-        if self.args.unique_prompts {
-            let prompt = unique_prompt(prompt, index, self.args.requests, &self.run);
-            request_body(&self.args, &prompt)
+        let prompt = self.spec.prompt.as_deref().unwrap_or(DEFAULT_PROMPT);
+        if self.spec.unique_prompts {
+            let prompt = unique_prompt(prompt, index, self.spec.requests, &self.run);
+            request_body(&self.spec, &prompt)
         } else {
-            request_body(&self.args, prompt)
+            request_body(&self.spec, prompt)
         }
     }
 }
@@ -198,18 +173,18 @@ fn run_tag() -> String {
 }
 
 /// The OpenAI chat-completions body of a request with this prompt.
-fn request_body(args: &BenchArgs, prompt: &str) -> Value {
+fn request_body(spec: &BenchSpec, prompt: &str) -> Value {
     let mut body = json!({
-        "model": args.model,
+        "model": spec.model,
         "messages": [{"role": "user", "content": prompt}],
-        "max_tokens": args.max_tokens,
-        "temperature": args.temperature,
-        "stream": args.stream,
+        "max_tokens": spec.max_tokens,
+        "temperature": spec.temperature,
+        "stream": spec.stream,
     });
-    if args.stream {
+    if spec.stream {
         body["stream_options"] = json!({"include_usage": true});
     }
-    if let Some(rounds) = args.rounds {
+    if let Some(rounds) = spec.rounds {
         body["refinement"] = json!({"rounds": rounds});
     }
     body

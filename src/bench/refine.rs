@@ -17,28 +17,22 @@ use super::client::Target;
 use crate::engine::{ChatMessage, Role};
 use crate::refine::layout;
 
-/// Options of `ptr-server bench-refine`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct BenchRefineArgs {
+/// What `bench-refine` measures: the servers, the model and the request.
+#[derive(Debug, Clone)]
+pub struct BenchRefineSpec {
     /// ptr-server to measure (prefix cache on, the default)
-    #[arg(long)]
     pub url: String,
     /// ptr-server started with `--prefix-cache 0`, for cold prefills and the loop overhead
-    #[arg(long)]
     pub cold_url: String,
-    #[arg(long)]
+    /// The `model` of each request
     pub model: String,
     /// Rounds of the refinement
-    #[arg(long, default_value_t = 3)]
     pub rounds: u32,
     /// `max_tokens` of each round
-    #[arg(long, default_value_t = 128)]
     pub max_tokens: u32,
     /// The question
-    #[arg(long, default_value = "Explain why the sky is blue, step by step.")]
     pub prompt: String,
-    /// The refinement instruction (must match the server's default unless set there too)
-    #[arg(long, default_value = crate::refine::DEFAULT_INSTRUCTION)]
+    /// The refinement instruction (must match the server's)
     pub instruction: String,
 }
 
@@ -67,7 +61,7 @@ async fn post(client: &reqwest::Client, base: &str, body: &Value) -> anyhow::Res
     Ok((v, start.elapsed().as_secs_f64()))
 }
 
-fn body(args: &BenchRefineArgs, messages: &Value, rounds: u32) -> Value {
+fn body(args: &BenchRefineSpec, messages: &Value, rounds: u32) -> Value {
     json!({
         "model": args.model, "messages": messages, "temperature": 0,
         "max_tokens": args.max_tokens, "refinement": {"rounds": rounds, "early_stop": false}
@@ -75,7 +69,7 @@ fn body(args: &BenchRefineArgs, messages: &Value, rounds: u32) -> Value {
 }
 
 /// The conversation the server sends in round `answers.len() + 1`, laid out as the server does.
-fn round_messages(args: &BenchRefineArgs, answers: &[String]) -> Value {
+fn round_messages(args: &BenchRefineSpec, answers: &[String]) -> Value {
     let base = [ChatMessage::new(Role::User, args.prompt.clone())];
     let earlier: Vec<&str> = answers.iter().map(String::as_str).collect();
     let messages = layout::round_messages(&base, &earlier, &args.instruction);
@@ -95,7 +89,7 @@ fn rounds_of(v: &Value) -> anyhow::Result<Vec<Value>> {
 }
 
 /// Runs the three measurements and prints them.
-pub async fn run(args: BenchRefineArgs) -> anyhow::Result<()> {
+pub async fn run(args: BenchRefineSpec) -> anyhow::Result<()> {
     let client = client()?;
     let first = round_messages(&args, &[]);
     let (warm, warm_wall) = post(&client, &args.url, &body(&args, &first, args.rounds)).await?;

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::response::RequestSample;
 use super::stats::Summary;
-use super::BenchArgs;
+use super::BenchSpec;
 
 /// What one benchmark run measured. Latencies are in seconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -82,15 +82,15 @@ impl BenchReport {
     }
 
     /// The fixed-width table printed by `ptr-server bench`, ending in a newline.
-    pub fn table(&self, args: &BenchArgs) -> String {
+    pub fn table(&self, spec: &BenchSpec) -> String {
         let mut out = format!(
             "ptr-server bench: {} requests, concurrency {}, max_tokens {}, stream={}, model={}",
-            self.requests, self.concurrency, args.max_tokens, args.stream, args.model
+            self.requests, self.concurrency, spec.max_tokens, spec.stream, spec.model
         );
-        if let Some(rounds) = args.rounds {
+        if let Some(rounds) = spec.rounds {
             let _ = write!(out, ", rounds={rounds}");
         }
-        if args.unique_prompts {
+        if spec.unique_prompts {
             out.push_str(", unique prompts");
         }
         out.push('\n');
@@ -152,15 +152,8 @@ fn row(out: &mut String, label: &str, summary: Option<Summary>, scale: f64, deci
 #[cfg(test)]
 mod tests {
     use anyhow::anyhow;
-    use clap::Parser;
 
     use super::*;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        bench: BenchArgs,
-    }
 
     fn sample(ttft: f64, itl: &[f64], e2e: f64, tokens: u64) -> anyhow::Result<RequestSample> {
         Ok(RequestSample {
@@ -202,23 +195,26 @@ mod tests {
 
     #[test]
     fn table_prints_aligned_rows_and_dashes() {
-        let args = Cli::parse_from([
-            "bench",
-            "--url",
-            "http://x",
-            "--model",
-            "m",
-            "--stream",
-            "--unique-prompts",
-        ])
-        .bench;
+        let spec = BenchSpec {
+            url: "http://x".into(),
+            model: "m".into(),
+            requests: 10,
+            concurrency: 1,
+            max_tokens: 128,
+            stream: true,
+            prompt: None,
+            unique_prompts: true,
+            rounds: None,
+            temperature: 0.0,
+            api_key: None,
+        };
         let outcomes = vec![Ok(RequestSample {
             ttft: None,
             itl: vec![],
             e2e: 7.1,
             output_tokens: 128,
         })];
-        let table = BenchReport::new(&outcomes, 1, 10.0).table(&args);
+        let table = BenchReport::new(&outcomes, 1, 10.0).table(&spec);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(
             lines[0],

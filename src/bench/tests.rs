@@ -73,8 +73,8 @@ async fn fake_server() -> (String, Seen) {
     (format!("http://{addr}/"), seen)
 }
 
-fn args(url: &str, model: &str) -> BenchArgs {
-    BenchArgs {
+fn args(url: &str, model: &str) -> BenchSpec {
+    BenchSpec {
         url: url.to_owned(),
         model: model.to_owned(),
         requests: 4,
@@ -86,7 +86,6 @@ fn args(url: &str, model: &str) -> BenchArgs {
         rounds: None,
         temperature: 0.0,
         api_key: None,
-        json: false,
     }
 }
 
@@ -97,7 +96,7 @@ fn received(seen: &Seen) -> Vec<(Option<String>, Value)> {
 #[tokio::test]
 async fn streaming_run_measures_ttft_itl_and_usage() {
     let (url, seen) = fake_server().await;
-    let args = BenchArgs {
+    let args = BenchSpec {
         stream: true,
         rounds: Some(2),
         api_key: Some("k".to_owned()),
@@ -172,7 +171,7 @@ fn prompts(seen: &Seen) -> Vec<String> {
 #[tokio::test]
 async fn unique_prompts_open_each_request_with_its_own_prefix() {
     let (url, seen) = fake_server().await;
-    let args = BenchArgs {
+    let args = BenchSpec {
         unique_prompts: true,
         stream: true,
         ..args(&url, "m")
@@ -236,7 +235,7 @@ async fn failures_are_counted_not_fatal() {
 
 #[tokio::test]
 async fn zero_concurrency_is_rejected() {
-    let args = BenchArgs {
+    let args = BenchSpec {
         concurrency: 0,
         ..args("http://127.0.0.1:1", "m")
     };

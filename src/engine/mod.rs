@@ -1,15 +1,16 @@
 //! The engine seam: everything above this module (the refinement loop, the HTTP layer) talks to a
 //! model only through the object-safe [`Engine`] trait. [`mistral::MistralEngine`] is the real
-//! implementation on mistral.rs; [`fake::FakeEngine`] is a scripted one for HTTP-layer tests.
+//! implementation on mistral.rs; [`fake::FakeEngine`] is a scripted one for HTTP-layer tests;
+//! [`device`] says which `--device` a model runs on and how mistral.rs is told.
 //!
 //! A generation is a stream of [`EngineEvent`]s. Dropping the stream cancels the generation: the
 //! engine must stop producing tokens for it within a token or two.
 
 mod continuation;
+pub mod device;
 pub mod fake;
 pub mod mistral;
 mod mistral_stream;
-pub mod placement;
 mod recycle;
 mod stats;
 
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 use futures::Stream;
 
+pub use device::DeviceSpec;
 pub use stats::{EngineStats, StatsSnapshot};
 
 /// Who wrote a chat message.

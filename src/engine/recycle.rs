@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use mistralrs::core::TokenSource;
 use mistralrs::{GgufModelBuilder, Model};
 
-use crate::config::DeviceSpec;
+use super::device::DeviceSpec;
 
 /// Engine-level load settings.
 #[derive(Debug, Clone)]
@@ -63,7 +63,7 @@ pub struct Recycler {
 async fn build_here(dir: &Path, file: &str, opts: &LoadOptions) -> anyhow::Result<Model> {
     let prefix = (opts.prefix_cache_n > 0).then_some(opts.prefix_cache_n);
     let builder = GgufModelBuilder::new(dir.to_string_lossy(), vec![file.to_string()]);
-    super::placement::place(builder, opts.device)?
+    super::device::place(builder, opts.device)?
         .with_token_source(TokenSource::None)
         .with_max_num_seqs(opts.max_num_seqs)
         .with_prefix_cache_n(prefix)

@@ -11,11 +11,11 @@
 //!   `refinement` extension to a ptr-server.
 //! - `store` owns the output folder's `items.jsonl` (the resume point) and `run.json`.
 //! - [`stats`], `report` and `chart` turn the records into the table, report and chart.
-//! - [`run`] is the whole evaluation as one function, usable by the CLI (`cli`, which adds a
-//!   progress bar and an in-process server) and by a job runner (progress callback, cancel flag).
+//! - [`run`] is the whole evaluation as one function, usable by the command line (`ptr-server
+//!   eval`, which adds a progress bar and an in-process server) and by a job runner (progress
+//!   callback, cancel flag).
 
 mod chart;
-mod cli;
 mod client;
 mod report;
 mod run;
@@ -29,7 +29,6 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-pub use cli::{run_cli, EvalArgs};
 pub use report::{EvalReport, RoundRow, TaskTable};
 pub use run::run;
 pub use tasks::TaskKind;

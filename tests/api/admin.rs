@@ -62,7 +62,7 @@ pub async fn admin_app(engine: FakeEngine, dir: &std::path::Path) -> (Router, Ap
         ptr_server::fetch::ModelCache::new(dir.join("cache"), "python3"),
         embedder,
         Some("public-key".into()),
-        ptr_server::config::DeviceSpec::Cpu,
+        ptr_server::engine::DeviceSpec::Cpu,
     )
     .unwrap()
     .unwrap();

@@ -9,7 +9,7 @@ use axum::http::{Request, StatusCode};
 use axum::Router;
 use clap::Parser;
 use http_body_util::BodyExt;
-use ptr_server::config::{Cli, Command};
+use ptr_server::cli::{Cli, Command};
 pub use ptr_server::engine::fake::{FakeEngine, FakeLoader};
 use ptr_server::fetch::ModelCache;
 use ptr_server::http::{AppState, Limits};
@@ -156,10 +156,10 @@ pub async fn real_server(extra: &[&str]) -> Server {
     let data = data.to_string_lossy().into_owned();
     let mut args = vec!["ptr-server", "serve", "--port", "0", "--data-dir", &data];
     args.extend_from_slice(extra);
-    let Command::Serve(config) = Cli::parse_from(args).command else {
+    let Command::Serve(args) = Cli::parse_from(args).command else {
         unreachable!()
     };
-    ptr_server::server::start(config)
+    ptr_server::server::start(args.config())
         .await
         .expect("the server starts")
 }

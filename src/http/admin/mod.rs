@@ -108,7 +108,7 @@ impl Admin {
         cache: crate::fetch::ModelCache,
         embedder: crate::jobs::dataset::EmbedderLoader,
         api_key: Option<String>,
-        device: crate::config::DeviceSpec,
+        device: crate::engine::DeviceSpec,
     ) -> anyhow::Result<Option<Self>> {
         use anyhow::Context;
         let Some(token) = &config.admin_token else {

@@ -26,7 +26,7 @@ impl Trainer {
         exe: &Path,
         config: &Path,
         log: &Path,
-        device: crate::config::DeviceSpec,
+        device: crate::engine::DeviceSpec,
     ) -> std::io::Result<Self> {
         let log = std::fs::OpenOptions::new()
             .create(true)

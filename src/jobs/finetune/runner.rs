@@ -22,7 +22,7 @@ pub struct FineTuneRunner {
     /// The `ptr-server` binary that runs `train`.
     pub exe: PathBuf,
     /// The device the trainer runs on: the server's own `--device`.
-    pub device: crate::config::DeviceSpec,
+    pub device: crate::engine::DeviceSpec,
     /// Where each job's trainer output lives (`<dir>/<job id>/`).
     pub jobs_dir: PathBuf,
 }

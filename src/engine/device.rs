@@ -1,4 +1,5 @@
-//! Where mistral.rs puts a GGUF model, and which `--device` values it can honour.
+//! The device a model runs on (`--device cpu|cuda[:N]|metal`), and where mistral.rs can put a
+//! GGUF model.
 //!
 //! mistral.rs 0.8.1's GGUF builder ignores `with_device`: `build_gguf_pipeline`
 //! (`mistralrs-0.8.1/src/model_builder_trait.rs`) resolves the device from `force_cpu` alone:
@@ -7,9 +8,56 @@
 //! GPU is checked to exist before the load (no silent fall-back to the CPU), and a device the
 //! builder cannot reach (`cuda:N` with N > 0) is refused at start-up with what to do instead.
 
+use std::fmt;
+use std::str::FromStr;
+
 use mistralrs::GgufModelBuilder;
 
-use crate::config::DeviceSpec;
+/// The device a model runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSpec {
+    Cpu,
+    Cuda(usize),
+    Metal,
+}
+
+impl FromStr for DeviceSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            "metal" => Ok(Self::Metal),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| format!("unknown device `{s}`: use cpu, cuda, cuda:N or metal")),
+        }
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+            Self::Metal => f.write_str("metal"),
+        }
+    }
+}
+
+impl DeviceSpec {
+    /// The candle device; fails when the binary was built without that backend.
+    pub fn to_candle(self) -> mistralrs::Result<mistralrs::Device> {
+        match self {
+            Self::Cpu => Ok(mistralrs::Device::Cpu),
+            Self::Cuda(n) => mistralrs::Device::new_cuda(n),
+            Self::Metal => mistralrs::Device::new_metal(0),
+        }
+    }
+}
 
 /// What the GGUF builder is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +106,13 @@ pub fn place(builder: GgufModelBuilder, spec: DeviceSpec) -> anyhow::Result<Gguf
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_devices() {
+        assert_eq!("cpu".parse(), Ok(DeviceSpec::Cpu));
+        assert_eq!("cuda:2".parse(), Ok(DeviceSpec::Cuda(2)));
+        assert!("gpu".parse::<DeviceSpec>().is_err());
+    }
 
     #[test]
     fn cpu_is_forced() {

@@ -1,22 +1,22 @@
-//! Local models for `build-dataset`: the roles that name no endpoint are loaded from models.toml
+//! Local models for the dataset job without a server ([`super::standalone`]): the roles that name no endpoint are loaded from models.toml
 //! (fetched if missing) through a [`ModelManager`], as `serve` loads them.
 
 use std::sync::Arc;
 
-use super::cli::BuildDatasetArgs;
 use super::spec::DatasetSpec;
-use crate::config::DeviceSpec;
+use crate::config::ModelSource;
 use crate::engine::mistral::LoadOptions;
+use crate::engine::DeviceSpec;
 use crate::models::{MistralLoader, ModelManager, RuntimeStore};
 use crate::registry::ModelRegistry;
 
 /// Loads every local model the spec names.
 pub async fn load_local(
-    args: &BuildDatasetArgs,
+    source: &ModelSource,
     spec: &DatasetSpec,
 ) -> anyhow::Result<Arc<ModelManager>> {
-    let registry = ModelRegistry::load(&args.source.models)?;
-    let cache = args.source.cache();
+    let registry = ModelRegistry::load(&source.models)?;
+    let cache = source.cache.clone();
     let options = LoadOptions {
         device: DeviceSpec::Cpu,
         max_num_seqs: 16,

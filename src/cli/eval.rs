@@ -1,4 +1,4 @@
-//! `ptr-server eval`: the command line around [`super::run`], with a progress bar, the table
+//! `ptr-server eval`: the command line around [`crate::eval::run`], with a progress bar, the table
 //! printed at the end, and an in-process server when no `--endpoint` is given.
 
 use std::path::PathBuf;
@@ -6,11 +6,14 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{run, EvalSpec, Progress, ProgressSink, RoundsMode, SystemSpec, TaskInput, TaskKind};
-use crate::config::{Cli, Command, DeviceSpec, ModelSource};
+use super::serve::ServeArgs;
+use super::source::ModelSourceArgs;
+use crate::engine::DeviceSpec;
+use crate::eval::{
+    self, EvalSpec, Progress, ProgressSink, RoundsMode, SystemSpec, TaskInput, TaskKind,
+};
 use crate::refine::DEFAULT_INSTRUCTION;
 use crate::server::Server;
 
@@ -80,7 +83,7 @@ pub struct EvalArgs {
     #[arg(long, default_value = "eval-out")]
     pub out: PathBuf,
     #[command(flatten)]
-    pub source: ModelSource,
+    pub source: ModelSourceArgs,
     /// Device of the in-process server
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,
@@ -197,7 +200,7 @@ impl EvalArgs {
 }
 
 /// Runs `ptr-server eval`: the evaluation with a progress bar, then the table on stdout.
-pub async fn run_cli(args: EvalArgs) -> anyhow::Result<()> {
+pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     let models = args.local_models();
     let local = if models.is_empty() {
         None
@@ -207,7 +210,7 @@ pub async fn run_cli(args: EvalArgs) -> anyhow::Result<()> {
     let base = local.as_ref().map(|s| format!("http://{}", s.addr));
     let spec = args.spec(base.as_deref())?;
     let bar = BarSink::new();
-    let result = run(&spec, &bar, &AtomicBool::new(false)).await;
+    let result = eval::run(&spec, &bar, &AtomicBool::new(false)).await;
     bar.bar.finish_and_clear();
     if let Some(server) = local {
         server.shutdown().await?;
@@ -224,12 +227,10 @@ pub async fn run_cli(args: EvalArgs) -> anyhow::Result<()> {
 /// Serves `models` from models.toml on a loopback port, and waits until they are loaded.
 async fn start_local(args: &EvalArgs, models: Vec<String>) -> anyhow::Result<Server> {
     // `serve`'s defaults, then what an evaluation needs: loopback, any port, no API keys.
-    let Command::Serve(mut config) = Cli::try_parse_from(["ptr-server", "serve"])?.command else {
-        unreachable!("parsed `serve`")
-    };
+    let mut config = ServeArgs::defaults()?.config();
     config.host = "127.0.0.1".into();
     config.port = 0;
-    config.source = args.source.clone();
+    config.source = args.source.source();
     config.device = args.device;
     config.api_keys.clear();
     config.load = models.clone();
@@ -297,7 +298,10 @@ impl ProgressSink for BarSink {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+    use crate::cli::{Cli, Command};
 
     fn args(extra: &[&str]) -> EvalArgs {
         let mut argv = vec![
