@@ -408,11 +408,7 @@ z.writestr('1_Pooling/config.json', '{}')\n    z.writestr('../escaped.txt', 'x')
         let dir = tempfile::tempdir().unwrap();
         let cache = ModelCache::new(dir.path().join("cache"), "python3");
         let mut local = spec();
-        local.wheels.clear();
-        local.file.clear();
-        local.sha256.clear();
-        local.requantize = None;
-        local.path = Some(dir.path().join("tuned.gguf"));
+        local.use_in_place(dir.path().join("tuned.gguf"));
         let err = cache.ensure(&local).unwrap_err();
         assert!(matches!(err, FetchError::NotFound { .. }), "{err}");
         std::fs::write(dir.path().join("tuned.gguf"), b"gguf").unwrap();

@@ -139,6 +139,16 @@ impl QuantType {
 }
 
 impl ModelSpec {
+    /// Makes this entry a `path` model: `gguf` is used in place, and the wheel source, its pins
+    /// and the fetch-time requantized copy (all of the file it came from) go.
+    pub fn use_in_place(&mut self, gguf: PathBuf) {
+        self.wheels.clear();
+        self.file.clear();
+        self.sha256.clear();
+        self.requantize = None;
+        self.path = Some(gguf);
+    }
+
     /// Checks one model entry: its id, exactly one weight source, hashes and defaults.
     pub fn validate(&self) -> Result<(), String> {
         check_id(&self.id)?;

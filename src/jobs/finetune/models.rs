@@ -44,11 +44,7 @@ impl TunedModels for ManagedModels {
         let mut spec = self.models.spec(parent).map_err(|e| e.to_string())?;
         spec.id = id.to_string();
         spec.description = Some(format!("PTR fine-tune of {parent} (job {job_id})"));
-        spec.wheels.clear();
-        spec.file.clear();
-        spec.sha256.clear();
-        spec.requantize = None; // the base's fetch-time copy; the tuned file is used in place
-        spec.path = Some(gguf);
+        spec.use_in_place(gguf);
         spec.refinement.rounds = rounds;
         let model = RegisteredModel {
             spec,
