@@ -66,6 +66,16 @@ bench-train: deps $(PEFT_VENV)/.installed
 eval: deps
 	cargo run --quiet -- eval $(ARGS)
 
+# A PTR model from the pinned inputs: the authors' sample imported, the thought-mask fine-tune and
+# the paper's two ablations, all evaluated against the base model (README "Making a PTR model").
+# Resumable: the same command continues where a stopped run left off. PTR_MODEL_SPEC picks another
+# request (bench/ptr-model/qwen-gpu.json with ARGS="--device cuda" on a GPU).
+PTR_MODEL_SPEC ?= bench/ptr-model/smollm2.json
+PTR_MODEL_OUT ?= $(HOME)/.cache/ptr-server/runs/$(basename $(notdir $(PTR_MODEL_SPEC)))
+.PHONY: ptr-model
+ptr-model: deps
+	cargo run --quiet -- ptr-model --spec $(PTR_MODEL_SPEC) --out $(PTR_MODEL_OUT) $(ARGS)
+
 # --features cuda, for compute capability $(CUDA_COMPUTE_CAP) (90 = H100/H200), in its own target
 # dir; CUDA 13.0 from PyPI wheels, no GPU needed to build. Output: .dist/ptr-server-cuda.xz
 CUDA_COMPUTE_CAP ?= 90

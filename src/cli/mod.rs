@@ -10,6 +10,7 @@ pub mod bench_refine;
 pub mod build_dataset;
 pub mod eval;
 pub mod fetch_model;
+pub mod ptr_model;
 pub mod serve;
 pub mod source;
 pub mod train;
@@ -53,6 +54,9 @@ pub enum Command {
     Eval(Box<eval::EvalArgs>),
     /// Fine-tune a GGUF model with PTR's thought-masked loss (LoRA); JSON lines on stdout.
     Train(train::TrainArgs),
+    /// Make a PTR model: records → fine-tuning (and ablations) → evaluation against the base
+    /// model → report, resumable (the pipeline job, run in-process).
+    PtrModel(Box<ptr_model::PtrModelArgs>),
 }
 
 /// Runs the parsed command line.
@@ -69,5 +73,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BuildDataset(args) => build_dataset::run(args).await,
         Command::Eval(args) => eval::run(*args).await,
         Command::Train(args) => train::run(args).await,
+        Command::PtrModel(args) => ptr_model::run(*args).await,
     }
 }

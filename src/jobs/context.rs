@@ -1,13 +1,14 @@
-//! [`JobContext`]: what a running job sees — its row, its event log, its state, and whether it
-//! has been asked to stop.
+//! [`JobContext`]: what a running job sees — its row, its event log, its state, whether it has
+//! been asked to stop — and the jobs it runs as its stages (a pipeline's).
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
-use super::JobFailure;
-use crate::store::{JobRow, NewEvent, Store, StoreResult};
+use super::{JobFailure, JobKind, JobManager};
+use crate::store::{JobRow, JobStatus, NewEvent, Store, StoreResult};
 
 /// A request to stop a running job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub struct JobContext {
     pub store: Arc<Store>,
     pub(super) notify: broadcast::Sender<String>,
     pub(super) stop: watch::Receiver<Option<Stop>>,
+    /// The manager running this job, for the jobs it runs as stages.
+    pub(super) jobs: Weak<JobManager>,
 }
 
 impl JobContext {
@@ -68,6 +71,58 @@ impl JobContext {
             }
             if rx.changed().await.is_err() {
                 return std::future::pending().await;
+            }
+        }
+    }
+
+    fn manager(&self) -> Result<Arc<JobManager>, JobFailure> {
+        self.jobs
+            .upgrade()
+            .ok_or_else(|| JobFailure::failed("shutting_down", "the server is shutting down"))
+    }
+
+    /// Creates job `stage` of this one, or returns the one an earlier run of this job created
+    /// (the idempotency key is this job's id and `stage`): a resumed pipeline finds its stages
+    /// and repeats none that finished.
+    pub async fn child(
+        &self,
+        kind: JobKind,
+        stage: &str,
+        spec: serde_json::Value,
+    ) -> Result<JobRow, JobFailure> {
+        let key = format!("{}/{stage}", self.job.id);
+        Ok(self.manager()?.create(kind, spec, Some(key)).await?)
+    }
+
+    /// Waits until job `id` (a stage of this one) ends, and returns it. A stop asked of this
+    /// job is passed on to the stage (cancel cancels it, pause pauses it); a stage found paused
+    /// while this job runs is resumed.
+    pub async fn wait_child(&self, id: &str) -> Result<JobRow, JobFailure> {
+        let manager = self.manager()?;
+        let mut changes = manager.subscribe();
+        loop {
+            let job = manager.job(id).await?;
+            if job.status.is_terminal() {
+                return Ok(job);
+            }
+            if job.status == JobStatus::Paused && self.stop_requested().is_none() {
+                manager.resume(id).await?;
+                continue;
+            }
+            tokio::select! {
+                stop = self.stopped() => {
+                    return Err(match stop {
+                        Stop::Cancel => {
+                            manager.cancel(id).await?;
+                            JobFailure::Cancelled
+                        }
+                        Stop::Pause => {
+                            manager.pause(id).await?;
+                            JobFailure::Paused
+                        }
+                    });
+                }
+                _ = tokio::time::timeout(Duration::from_secs(2), changes.recv()) => {}
             }
         }
     }

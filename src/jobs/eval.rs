@@ -29,6 +29,9 @@ pub struct EvalJobSpec {
     pub api_key_env: Option<String>,
     /// A second system on the same items (e.g. the base model vs a PTR-tuned one).
     pub compare: Option<CompareSystem>,
+    /// Further systems on the same items, after `compare` (e.g. a pipeline's ablations).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_systems: Vec<CompareSystem>,
     #[serde(default = "three")]
     pub rounds: u32,
     pub limit: Option<usize>,
@@ -40,6 +43,9 @@ pub struct EvalJobSpec {
     /// `client` (rounds laid out by the harness; any server) or `server` (ptr-server rounds).
     #[serde(default = "server_rounds")]
     pub rounds_mode: String,
+    /// Items asked at once (greedy answers do not depend on it on a ptr-server).
+    #[serde(default = "one")]
+    pub concurrency: usize,
     pub metadata: Option<serde_json::Value>,
 }
 
@@ -62,6 +68,9 @@ pub struct CompareSystem {
 
 fn three() -> u32 {
     3
+}
+fn one() -> usize {
+    1
 }
 fn max_tokens() -> u32 {
     256
@@ -92,6 +101,9 @@ impl EvalJobSpec {
         if self.limit == Some(0) {
             return e("limit", "`limit` must be at least 1");
         }
+        if !(1..=64).contains(&self.concurrency) {
+            return e("concurrency", "`concurrency` must be between 1 and 64");
+        }
         for (p, url) in [
             ("endpoint", &self.endpoint),
             (
@@ -120,6 +132,20 @@ impl EvalJobSpec {
                         format!("the server has no environment variable `{v}`"),
                     ));
                 }
+            }
+        }
+        for (i, c) in self.more_systems.iter().enumerate() {
+            if c.model.trim().is_empty() {
+                return Err((
+                    format!("more_systems[{i}].model"),
+                    "`model` must not be empty".into(),
+                ));
+            }
+            if c.endpoint.is_some() || c.api_key_env.is_some() {
+                return Err((
+                    format!("more_systems[{i}].endpoint"),
+                    "`more_systems` are models of this server".into(),
+                ));
             }
         }
         match self.rounds_mode.as_str() {
@@ -231,8 +257,8 @@ impl JobRunner for EvalRunner {
             &self.self_key,
             mode,
         )];
-        if let Some(c) = &spec.compare {
-            let label = if c.model == spec.model {
+        for c in spec.compare.iter().chain(&spec.more_systems) {
+            let label = if systems.iter().any(|s| s.label == c.model) {
                 format!("{} (compare)", c.model)
             } else {
                 c.model.clone()
@@ -266,7 +292,7 @@ impl JobRunner for EvalRunner {
                 .instruction
                 .clone()
                 .unwrap_or_else(|| crate::refine::DEFAULT_INSTRUCTION.to_string()),
-            concurrency: 1,
+            concurrency: spec.concurrency,
             time_limit: None,
             out: out.clone(),
         };

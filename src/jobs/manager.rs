@@ -184,42 +184,57 @@ impl JobManager {
 
     async fn schedule(self: Arc<Self>) {
         loop {
-            let permit = self
-                .slots
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("job slots never close");
-            let next = self.store.call(|s| s.jobs_in(&[JobStatus::Queued])).await;
-            let next = match next {
-                Ok(jobs) => {
-                    let running = self.running.lock().expect("jobs lock poisoned");
-                    jobs.into_iter().find(|j| !running.contains_key(&j.id))
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the job queue");
-                    None
+            self.start_queued().await;
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(2), self.wake.notified()).await;
+        }
+    }
+
+    /// Starts queued jobs, oldest first, while run slots are free; a job that only supervises
+    /// others ([`JobRunner::supervises`]) starts without a slot.
+    async fn start_queued(self: &Arc<Self>) {
+        let queued = match self.store.call(|s| s.jobs_in(&[JobStatus::Queued])).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the job queue");
+                return;
+            }
+        };
+        for job in queued {
+            let supervises = self
+                .runners
+                .get(job.kind.as_str())
+                .is_some_and(|r| r.supervises());
+            let permit = if supervises {
+                None
+            } else {
+                match self.slots.clone().try_acquire_owned() {
+                    Ok(permit) => Some(permit),
+                    Err(_) => continue,
                 }
             };
-            let Some(job) = next else {
-                drop(permit);
-                let _ =
-                    tokio::time::timeout(std::time::Duration::from_secs(2), self.wake.notified())
-                        .await;
-                continue;
-            };
+            let (tx, rx) = watch::channel(None);
+            {
+                let mut running = self.running.lock().expect("jobs lock poisoned");
+                if running.contains_key(&job.id) {
+                    continue;
+                }
+                running.insert(job.id.clone(), tx);
+            }
             let me = self.clone();
             tokio::spawn(async move {
-                me.run(job).await;
+                me.run(job, rx).await;
                 drop(permit);
                 me.wake.notify_one();
             });
         }
     }
 
-    async fn run(&self, job: JobRow) {
+    /// Runs `job` (already entered in `running`) to its end.
+    async fn run(self: &Arc<Self>, job: JobRow, rx: watch::Receiver<Option<Stop>>) {
         let id = job.id.clone();
         let Some(runner) = self.runners.get(job.kind.as_str()).cloned() else {
+            self.running.lock().expect("jobs lock poisoned").remove(&id);
             let err = json!({"code": "unknown_kind", "message": format!("no runner for jobs of kind `{}`", job.kind), "param": null});
             let _ = self
                 .store
@@ -235,11 +250,6 @@ impl JobManager {
                 .await;
             return;
         };
-        let (tx, rx) = watch::channel(None);
-        self.running
-            .lock()
-            .expect("jobs lock poisoned")
-            .insert(id.clone(), tx);
         let job_id = id.clone();
         let event = NewEvent::info("Job started");
         let started = self
@@ -264,6 +274,7 @@ impl JobManager {
             store: self.store.clone(),
             notify: self.notify.clone(),
             stop: rx,
+            jobs: Arc::downgrade(self),
         };
         let outcome = tokio::spawn(async move { runner.run(ctx).await })
             .await

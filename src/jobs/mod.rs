@@ -3,13 +3,14 @@
 //! `queued → running → succeeded | failed | cancelled` (and `paused`), every step an event in its
 //! append-only log. After a crash, a `running` job is re-queued when its runner can resume
 //! (it skips what it already wrote) and is otherwise failed with `server_restarted`; no job is
-//! ever left `running`.
+//! ever left `running`. A pipeline job runs other jobs as its stages ([`JobContext::child`]).
 
 mod context;
 pub mod dataset;
 pub mod eval;
 pub mod finetune;
 mod manager;
+pub mod pipeline;
 
 pub use context::{JobContext, Stop};
 pub use manager::JobManager;
@@ -22,10 +23,11 @@ pub enum JobKind {
     Dataset,
     FineTune,
     Eval,
+    Pipeline,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 3] = [Self::Dataset, Self::FineTune, Self::Eval];
+    pub const ALL: [JobKind; 4] = [Self::Dataset, Self::FineTune, Self::Eval, Self::Pipeline];
 
     /// The kind's name in the store and in `?kinds=`.
     pub fn as_str(self) -> &'static str {
@@ -33,6 +35,7 @@ impl JobKind {
             Self::Dataset => "dataset",
             Self::FineTune => "fine_tune",
             Self::Eval => "eval",
+            Self::Pipeline => "pipeline",
         }
     }
 
@@ -45,6 +48,7 @@ impl JobKind {
             Self::Dataset => "dsjob",
             Self::FineTune => "ftjob",
             Self::Eval => "evaljob",
+            Self::Pipeline => "pipejob",
         }
     }
 
@@ -54,6 +58,7 @@ impl JobKind {
             Self::Dataset => "ptr.dataset.job",
             Self::FineTune => "fine_tuning.job",
             Self::Eval => "ptr.eval.job",
+            Self::Pipeline => "ptr.pipeline.job",
         }
     }
 }
@@ -108,6 +113,12 @@ pub trait JobRunner: Send + Sync {
     /// Whether a job interrupted by a restart can run again and continue (else it is failed
     /// with `server_restarted`).
     fn resumable(&self) -> bool;
+
+    /// Whether the job only waits on jobs it creates (a pipeline). Such a job takes no run slot:
+    /// holding one while its stage waits for a slot would never end.
+    fn supervises(&self) -> bool {
+        false
+    }
 
     /// Runs (or resumes) the job. Must return soon after `ctx` reports a stop.
     async fn run(&self, ctx: JobContext) -> Result<(), JobFailure>;

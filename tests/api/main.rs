@@ -13,6 +13,7 @@ mod real_concurrency;
 mod real_dataset;
 mod real_finetune;
 mod real_models;
+mod real_pipeline;
 mod real_refine;
 mod sdk;
 mod shutdown;

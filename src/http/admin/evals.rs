@@ -35,9 +35,42 @@ pub async fn create(
     let admin = state.admin()?;
     let key = idempotency_key(&headers)?;
     spec.check().map_err(|(p, m)| ApiError::invalid(p, m))?;
-    for (i, t) in spec.tasks.iter().enumerate() {
+    check_tasks(admin, &spec.tasks, "tasks").await?;
+    let systems = std::iter::once(("model".to_string(), &spec.model, &spec.endpoint))
+        .chain(
+            spec.compare
+                .iter()
+                .map(|c| ("compare.model".to_string(), &c.model, &c.endpoint)),
+        )
+        .chain(
+            spec.more_systems
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (format!("more_systems[{i}].model"), &c.model, &c.endpoint)),
+        );
+    for (param, m, endpoint) in systems {
+        if endpoint.is_none() {
+            state
+                .models
+                .resolve(Some(m))
+                .map_err(|e| ApiError::invalid(param, e.to_string()))?;
+        }
+    }
+    let spec = serde_json::to_value(&spec).expect("an eval spec serialises: this is a bug");
+    let job = admin.jobs.create(JobKind::Eval, spec, key).await?;
+    Ok(Json(job_view(&job)))
+}
+
+/// Checks that every task's file exists and holds data of its task (400 naming
+/// `<prefix>[i].file` otherwise).
+pub(super) async fn check_tasks(
+    admin: &super::Admin,
+    tasks: &[crate::jobs::eval::EvalTask],
+    prefix: &str,
+) -> Result<(), ApiError> {
+    for (i, t) in tasks.iter().enumerate() {
         let id = t.file.clone();
-        let param = format!("tasks[{i}].file");
+        let param = format!("{prefix}[{i}].file");
         let content = admin
             .store
             .call(move |s| s.file_content(&id))
@@ -56,24 +89,7 @@ pub async fn create(
             .load(&text)
             .map_err(|e| ApiError::invalid(param, format!("not a {} file: {e}", t.task)))?;
     }
-    for (param, model, endpoint) in [
-        ("model", Some(&spec.model), &spec.endpoint),
-        (
-            "compare.model",
-            spec.compare.as_ref().map(|c| &c.model),
-            &spec.compare.as_ref().and_then(|c| c.endpoint.clone()),
-        ),
-    ] {
-        if let (Some(m), None) = (model, endpoint) {
-            state
-                .models
-                .resolve(Some(m))
-                .map_err(|e| ApiError::invalid(param, e.to_string()))?;
-        }
-    }
-    let spec = serde_json::to_value(&spec).expect("an eval spec serialises: this is a bug");
-    let job = admin.jobs.create(JobKind::Eval, spec, key).await?;
-    Ok(Json(job_view(&job)))
+    Ok(())
 }
 
 /// List evaluation jobs, newest first.

@@ -97,6 +97,14 @@ events_route!(
     "List a dataset job's events"
 );
 
+events_route!(
+    pipelines,
+    "/pipelines/{id}/events",
+    "admin: pipelines",
+    "list_pipeline_events",
+    "List a pipeline's events"
+);
+
 /// `GET /…/jobs/{id}/events`, for every kind.
 async fn list(
     State(state): State<AppState>,

@@ -13,6 +13,7 @@ mod fine_tuning;
 mod jobs;
 mod models;
 pub mod openapi;
+pub mod pipelines;
 pub mod schemas;
 mod views;
 
@@ -79,6 +80,10 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/datasets/jobs/{id}", get(datasets::retrieve)),
         ("/datasets/jobs/{id}/cancel", post(datasets::cancel)),
         ("/datasets/jobs/{id}/events", get(events::datasets)),
+        ("/pipelines", post(pipelines::create).get(pipelines::list)),
+        ("/pipelines/{id}", get(pipelines::retrieve)),
+        ("/pipelines/{id}/cancel", post(pipelines::cancel)),
+        ("/pipelines/{id}/events", get(events::pipelines)),
     ]
 }
 
@@ -152,6 +157,13 @@ impl Admin {
                 exe: std::env::current_exe().context("cannot find this program to run `train`")?,
                 device,
                 jobs_dir: dir.join("fine_tuning"),
+            }),
+        );
+        jobs.register(
+            crate::jobs::JobKind::Pipeline,
+            Arc::new(crate::jobs::pipeline::PipelineRunner {
+                models: tuned.clone(),
+                dir: dir.join("pipelines"),
             }),
         );
         let jobs = Arc::new(jobs);

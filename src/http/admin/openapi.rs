@@ -8,7 +8,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
-use super::{datasets, evals, events, files, fine_tuning, jobs, models, schemas, views};
+use super::{datasets, evals, events, files, fine_tuning, jobs, models, pipelines, schemas, views};
 
 /// The admin API: every route under `/admin/v1`.
 #[derive(OpenApi)]
@@ -21,14 +21,16 @@ use super::{datasets, evals, events, files, fine_tuning, jobs, models, schemas, 
         fine_tuning::pause, fine_tuning::resume, events::fine_tuning, fine_tuning::checkpoints,
         evals::create, evals::list, evals::retrieve, evals::cancel, events::evals,
         datasets::create, datasets::list, datasets::retrieve, datasets::cancel, events::datasets,
+        pipelines::create, pipelines::list, pipelines::retrieve, pipelines::cancel,
+        events::pipelines,
     ),
     components(schemas(
         views::FileObject, views::Deleted, views::JobEvent, models::AdminModel,
         schemas::FileUpload, schemas::JobObject, schemas::FineTuningJob, schemas::DatasetJob,
-        schemas::EvalJob, schemas::JobError, schemas::JobEventStreamEvent,
+        schemas::EvalJob, schemas::PipelineJob, schemas::JobError, schemas::JobEventStreamEvent,
         crate::jobs::finetune::Checkpoint, crate::train::report::CheckpointMetrics,
         crate::jobs::finetune::FineTuneSpec, crate::jobs::dataset::DatasetSpec,
-        crate::jobs::eval::EvalJobSpec,
+        crate::jobs::eval::EvalJobSpec, crate::jobs::pipeline::PipelineSpec,
     )),
     modifiers(&AdminToken),
     tags(
@@ -38,6 +40,7 @@ use super::{datasets, evals, events, files, fine_tuning, jobs, models, schemas, 
         (name = "admin: fine-tuning", description = "OpenAI's fine-tuning jobs, running PTR's thought-mask trainer"),
         (name = "admin: evaluations", description = "Multi-round evaluations as jobs"),
         (name = "admin: datasets", description = "PTR thought-data construction (weak/strong collaboration, consistency filter) as jobs"),
+        (name = "admin: pipelines", description = "A PTR model in one job: records, fine-tuning (with ablations), evaluation against the base model, report"),
     )
 )]
 pub struct AdminDoc;

@@ -34,13 +34,13 @@ pub struct JobError {
 }
 
 /// Any job, as the job index shows it: the common fields below, then the fields of the kind's
-/// own object (`fine_tuning.job`, `ptr.dataset.job` or `ptr.eval.job`).
+/// own object (`fine_tuning.job`, `ptr.dataset.job`, `ptr.eval.job` or `ptr.pipeline.job`).
 #[derive(ToSchema)]
 pub struct JobObject {
     pub id: String,
-    /// `fine_tuning.job`, `ptr.dataset.job` or `ptr.eval.job`.
+    /// `fine_tuning.job`, `ptr.dataset.job`, `ptr.eval.job` or `ptr.pipeline.job`.
     pub object: String,
-    /// `fine_tune`, `dataset` or `eval`.
+    /// `fine_tune`, `dataset`, `eval` or `pipeline`.
     pub kind: String,
     /// `validating_files`, `queued`, `running`, `paused`, `succeeded`, `failed` or `cancelled`.
     pub status: String,
@@ -143,12 +143,14 @@ pub struct EvalJob {
     pub endpoint: Option<String>,
     pub api_key_env: Option<String>,
     pub compare: Option<CompareSystem>,
+    pub more_systems: Option<Vec<CompareSystem>>,
     pub rounds: u32,
     pub limit: Option<usize>,
     pub max_tokens: u32,
     pub temperature: f64,
     pub instruction: Option<String>,
     pub rounds_mode: String,
+    pub concurrency: usize,
     pub metadata: Option<Value>,
     /// `done` and `total` items while it runs.
     pub progress: Option<Value>,
@@ -157,6 +159,40 @@ pub struct EvalJob {
     /// Accuracy per task, system and round.
     pub summary: Option<Value>,
     pub failed_items: Option<Value>,
+}
+
+/// `ptr.pipeline.job`: the common job fields, the request's fields, and its stages.
+#[derive(ToSchema)]
+pub struct PipelineJob {
+    pub id: String,
+    /// Always `ptr.pipeline.job`.
+    pub object: String,
+    /// Always `pipeline`.
+    pub kind: String,
+    pub status: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub error: Option<JobError>,
+    pub model: String,
+    pub import_files: Vec<String>,
+    pub dataset: Option<crate::jobs::dataset::DatasetSpec>,
+    #[schema(value_type = Object)]
+    pub fine_tuning: Value,
+    pub variants: Vec<crate::jobs::pipeline::spec::Variant>,
+    pub eval: crate::jobs::pipeline::spec::PipelineEval,
+    pub metadata: Option<Value>,
+    /// The stage running or last run.
+    pub stage: Option<String>,
+    /// Per stage (`import-1`, `dataset`, `fine_tune-<variant>`, `eval`): `job_id`, `kind`,
+    /// `status`.
+    pub stages: Option<Value>,
+    /// The training files made of the records: `all`, and `answers_only` for plain SFT.
+    pub training_files: Option<Value>,
+    /// The report's file ids by name (`report.md`, charts, `settings.json`), once it succeeded.
+    pub result_files: Option<Value>,
+    /// The report folder on the server.
+    pub report_dir: Option<String>,
 }
 
 /// One SSE event of `GET …/events?stream=true`, as an event-stream parser reads it.
@@ -261,6 +297,17 @@ mod tests {
         matches::<EvalJob>(job_view(&job(
             "eval",
             serde_json::to_value(ev).unwrap(),
+            state,
+        )));
+        let pl: crate::jobs::pipeline::PipelineSpec = serde_json::from_value(json!({
+            "model": "m", "import_files": ["file-1"],
+            "eval": {"tasks": [{"task": "gsm8k", "file": "file-2"}]}}))
+        .unwrap();
+        let state = json!({"stage": "report", "stages": {}, "training_files": {},
+            "result_files": {}, "report_dir": "/x"});
+        matches::<PipelineJob>(job_view(&job(
+            "pipeline",
+            serde_json::to_value(pl).unwrap(),
             state,
         )));
         let (required, _) = properties::<JobObject>();

@@ -127,7 +127,7 @@ pub fn parse_event_id(s: &str) -> Option<i64> {
 pub struct JobEvent {
     /// `ev-<n>`: ordered, and what `after` and SSE's `Last-Event-ID` take.
     pub id: String,
-    /// `fine_tuning.job.event`, `ptr.dataset.job.event` or `ptr.eval.job.event`.
+    /// `fine_tuning.job.event`, `ptr.dataset.job.event`, `ptr.eval.job.event` or `ptr.pipeline.job.event`.
     pub object: &'static str,
     pub created_at: i64,
     /// `info`, `warn` or `error`.
@@ -145,6 +145,7 @@ impl JobEvent {
             JobKind::FineTune => "fine_tuning.job.event",
             JobKind::Dataset => "ptr.dataset.job.event",
             JobKind::Eval => "ptr.eval.job.event",
+            JobKind::Pipeline => "ptr.pipeline.job.event",
         };
         Self {
             id: event_id(e.seq),

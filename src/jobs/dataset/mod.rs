@@ -7,7 +7,7 @@
 //! job. [`standalone`] runs the job without a server (`ptr-server build-dataset`).
 
 pub mod build;
-mod chart;
+pub mod chart;
 pub mod filter;
 pub mod generate;
 pub mod icl;

@@ -1,0 +1,290 @@
+//! `ptr-server ptr-model`: make a PTR model from a shell — the pipeline job
+//! (`POST /admin/v1/pipelines`) run by an in-process server whose job store lives in
+//! `<out>/.state`. The spec file is the API's request body with local paths where the API takes
+//! file ids; the files are uploaded, the pipeline is followed with a progress bar, and the report
+//! folder is copied to `<out>/report`. The same command again resumes the same pipeline (finished
+//! stages are not repeated), after a crash or a kill -9 too.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::serve::ServeArgs;
+use super::source::ModelSourceArgs;
+use crate::engine::DeviceSpec;
+use crate::jobs::pipeline::PipelineSpec;
+use crate::store::{FileStatus, JobRow, JobStatus, NewFile, Store};
+
+/// `ptr-model` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct PtrModelArgs {
+    /// The pipeline request (`POST /admin/v1/pipelines`'s body) with file paths, relative to
+    /// the spec file, in place of file ids: `import_files[]`, `dataset.input_file`,
+    /// `dataset.strong.icl_examples_file`, `eval.tasks[].file`.
+    #[arg(long)]
+    pub spec: PathBuf,
+    /// Output folder: the job store (`.state`, the resume point) and the report.
+    #[arg(long, default_value = "runs/ptr-model")]
+    pub out: PathBuf,
+    /// Where the models run and train: cpu, cuda[:N] or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    #[command(flatten)]
+    pub source: ModelSourceArgs,
+}
+
+/// Runs the pipeline to its end and prints where its report is.
+pub async fn run(args: PtrModelArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.spec)
+        .with_context(|| format!("reading {}", args.spec.display()))?;
+    let mut body: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not JSON", args.spec.display()))?;
+    let base = args.spec.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let paths = file_fields(&mut body, &base)?;
+    let mut key = Sha256::new();
+    key.update(body.to_string());
+    for (_, path) in &paths {
+        key.update(Sha256::digest(std::fs::read(path)?));
+    }
+    let key = hex::encode(key.finalize());
+
+    std::fs::create_dir_all(&args.out)?;
+    let mut config = ServeArgs::defaults()?.config();
+    config.host = "127.0.0.1".into();
+    config.port = 0;
+    config.source = args.source.source();
+    config.device = args.device;
+    config.api_keys.clear();
+    config.fetch = true;
+    config.data_dir = args.out.join(".state");
+    config.admin.admin_token = Some(hex::encode(Sha256::digest(key.as_bytes())));
+    config.load = local_models(&body);
+    config.max_rounds = config
+        .max_rounds
+        .max(body["eval"]["rounds"].as_u64().unwrap_or(3) as u32);
+    let server = crate::server::start(config).await?;
+    let admin = server
+        .state
+        .admin
+        .clone()
+        .context("the in-process server has no admin API: this is a bug")?;
+
+    let existing = admin
+        .store
+        .list_jobs(&["pipeline"], &[], None, 1000)?
+        .into_iter()
+        .find(|j| j.spec["metadata"]["cli_key"] == json!(key));
+    let job = match existing {
+        Some(job) => {
+            eprintln!("resuming {} ({})", job.id, job.status.as_str());
+            job
+        }
+        None => {
+            for (pointer, path) in &paths {
+                let id = upload(&admin.store, path)?;
+                *body.pointer_mut(pointer).expect("a field found above") = json!(id);
+            }
+            body["metadata"] = json!({"cli_key": key, "spec": args.spec});
+            let spec: PipelineSpec = serde_json::from_value(body)
+                .with_context(|| format!("{} is not a pipeline request", args.spec.display()))?;
+            crate::http::admin::pipelines::accept(&admin, spec, Some(key))
+                .await
+                .map_err(|e| match e.param {
+                    Some(p) => anyhow::anyhow!("{}: {p}: {}", args.spec.display(), e.message),
+                    None => anyhow::anyhow!("{}: {}", args.spec.display(), e.message),
+                })?
+        }
+    };
+    let job = follow(&admin.store, &admin.jobs, &job.id).await;
+    let shutdown = server.shutdown().await;
+    let job = job?;
+    shutdown?;
+    if job.status != JobStatus::Succeeded {
+        bail!(
+            "the pipeline {} ended {}: {}",
+            job.id,
+            job.status.as_str(),
+            job.error.unwrap_or(Value::Null)
+        );
+    }
+    let from = PathBuf::from(job.state["report_dir"].as_str().unwrap_or_default());
+    let to = args.out.join("report");
+    std::fs::create_dir_all(&to)?;
+    for entry in std::fs::read_dir(&from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+    }
+    println!("{}", to.join("report.md").display());
+    Ok(())
+}
+
+/// The spec's file fields as (JSON pointer, path resolved against `base`); each must exist.
+fn file_fields(body: &mut Value, base: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let mut pointers: Vec<String> = Vec::new();
+    let count = |p: &str, body: &Value| {
+        body.pointer(p)
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len)
+    };
+    for i in 0..count("/import_files", body) {
+        pointers.push(format!("/import_files/{i}"));
+    }
+    pointers.push("/dataset/input_file".into());
+    pointers.push("/dataset/strong/icl_examples_file".into());
+    for i in 0..count("/eval/tasks", body) {
+        pointers.push(format!("/eval/tasks/{i}/file"));
+    }
+    let mut found = Vec::new();
+    for p in pointers {
+        let Some(v) = body.pointer(&p).and_then(Value::as_str) else {
+            continue;
+        };
+        let path = base.join(v);
+        if !path.is_file() {
+            bail!("{p}: no file {}", path.display());
+        }
+        found.push((p, path));
+    }
+    Ok(found)
+}
+
+/// The models of this server the pipeline asks (the base model, the dataset's local roles).
+fn local_models(body: &Value) -> Vec<String> {
+    let mut models = Vec::new();
+    let roles = ["/model", "/dataset/weak/model", "/dataset/strong/model"];
+    for p in roles {
+        let remote = p != "/model"
+            && body
+                .pointer(&p.replace("/model", "/base_url"))
+                .is_some_and(|u| !u.is_null());
+        if let Some(m) = body.pointer(p).and_then(Value::as_str) {
+            if !remote && !models.iter().any(|x| x == m) {
+                models.push(m.to_string());
+            }
+        }
+    }
+    models
+}
+
+fn upload(store: &Store, path: &Path) -> anyhow::Result<String> {
+    let content = std::fs::read(path)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let row = store.insert_file(NewFile {
+        filename: &name,
+        purpose: "user_data",
+        content: &content,
+        status: FileStatus::Processed,
+        status_details: None,
+    })?;
+    Ok(row.id)
+}
+
+/// Draws the pipeline's progress (stage, the stage job's own progress) until it ends.
+async fn follow(
+    store: &std::sync::Arc<Store>,
+    jobs: &std::sync::Arc<crate::jobs::JobManager>,
+    id: &str,
+) -> anyhow::Result<JobRow> {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} {prefix:>16} [{bar:30}] {pos}/{len} · {msg}",
+        )
+        .expect("a valid progress template: this is a bug")
+        .progress_chars("=> "),
+    );
+    let mut shown = String::new();
+    loop {
+        let job = jobs.job(id).await?;
+        if job.status.is_terminal() {
+            bar.finish_and_clear();
+            return Ok(job);
+        }
+        let stage = job.state["stage"]
+            .as_str()
+            .unwrap_or("starting")
+            .to_string();
+        let child = job.state["stages"][&stage]["job_id"]
+            .as_str()
+            .map(String::from);
+        if let Some(child) = child {
+            let c = jobs.job(&child).await?;
+            let last = store
+                .events(&child, crate::store::EventCursor::NewestBefore(None), 1)?
+                .into_iter()
+                .next();
+            let data = last
+                .as_ref()
+                .and_then(|e| e.data.clone())
+                .unwrap_or_default();
+            let (done, total) = progress(&c, &data);
+            bar.set_length(total);
+            bar.set_position(done);
+            bar.set_message(last.map(|e| e.message).unwrap_or_default());
+            if shown != child {
+                let line = format!("stage {stage}: {child}");
+                if bar.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
+                shown = child;
+            }
+        }
+        bar.set_prefix(stage);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// A stage job's (done, total): records, items, or training steps (from its last event).
+fn progress(job: &JobRow, last_event: &Value) -> (u64, u64) {
+    let s = &job.state;
+    let pair = |d: &Value, t: &Value| (d.as_u64().unwrap_or(0), t.as_u64().unwrap_or(0));
+    if s["request_counts"].is_object() {
+        pair(
+            &s["request_counts"]["completed"],
+            &s["request_counts"]["total"],
+        )
+    } else if s["progress"].is_object() {
+        pair(&s["progress"]["done"], &s["progress"]["total"])
+    } else {
+        pair(&last_event["step"], &last_event["total_steps"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_fields_are_found_and_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.json"), "[]").unwrap();
+        std::fs::write(dir.path().join("t.jsonl"), "").unwrap();
+        let mut body = json!({"model": "m", "import_files": ["a.json"],
+            "eval": {"tasks": [{"task": "gsm8k", "file": "t.jsonl"}]}});
+        let found = file_fields(&mut body, dir.path()).unwrap();
+        let pointers: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(pointers, ["/import_files/0", "/eval/tasks/0/file"]);
+        body["dataset"] = json!({"input_file": "missing.jsonl"});
+        let err = file_fields(&mut body, dir.path()).unwrap_err().to_string();
+        assert!(err.contains("/dataset/input_file"), "{err}");
+    }
+
+    #[test]
+    fn local_models_leave_out_remote_roles() {
+        let body = json!({"model": "a", "dataset": {"weak": {"model": "a"},
+            "strong": {"model": "big", "base_url": "http://x/v1"}}});
+        assert_eq!(local_models(&body), ["a"]);
+        let body =
+            json!({"model": "a", "dataset": {"weak": {"model": "a"}, "strong": {"model": "b"}}});
+        assert_eq!(local_models(&body), ["a", "b"]);
+    }
+}

@@ -1,0 +1,220 @@
+//! [`PipelineRunner`]: runs a pipeline's stages in order, each one the existing job of its kind
+//! (its own id, events and outputs): the records (imports, then the dataset job), the training
+//! file(s), one fine-tuning job per variant, the evaluation of the base model and every variant,
+//! and the report. A resumed pipeline (a restart, a kill -9) finds the stages it created and
+//! repeats none that finished; cancelling it cancels the running stage.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::report;
+use super::spec::{answers_only, PipelineSpec};
+use crate::jobs::finetune::TunedModels;
+use crate::jobs::{JobContext, JobFailure, JobKind, JobRunner};
+use crate::store::{FileStatus, JobRow, JobStatus, NewEvent, NewFile};
+
+/// Runs pipeline jobs.
+pub struct PipelineRunner {
+    /// The server's models: the evaluation needs the base and the tuned models loaded.
+    pub models: Arc<dyn TunedModels>,
+    /// `<data-dir>/pipelines`: one report folder per job.
+    pub dir: PathBuf,
+}
+
+/// What the stages made, for the report.
+#[derive(Clone)]
+pub struct Made {
+    pub records: Vec<JobRow>,
+    pub training_file: String,
+    pub tuned: Vec<(String, JobRow)>,
+    pub eval: JobRow,
+}
+
+fn failed(code: &str, message: impl Into<String>) -> JobFailure {
+    JobFailure::failed(code, message)
+}
+
+#[async_trait::async_trait]
+impl JobRunner for PipelineRunner {
+    fn resumable(&self) -> bool {
+        true
+    }
+
+    fn supervises(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, ctx: JobContext) -> Result<(), JobFailure> {
+        let spec: PipelineSpec = serde_json::from_value(ctx.job.spec.clone())
+            .map_err(|e| failed("invalid_spec", e.to_string()))?;
+        let mut records = Vec::new();
+        for (i, file) in spec.import_files.iter().enumerate() {
+            let body = json!({"input_file": file, "input_format": "ptr_sample", "import": true});
+            let name = format!("import-{}", i + 1);
+            records.push(stage(&ctx, JobKind::Dataset, &name, body).await?);
+        }
+        if let Some(dataset) = &spec.dataset {
+            let body = serde_json::to_value(dataset).expect("a dataset spec serialises");
+            records.push(stage(&ctx, JobKind::Dataset, "dataset", body).await?);
+        }
+        let parts: Vec<String> = records
+            .iter()
+            .filter_map(|j| j.state["output_file_id"].as_str().map(String::from))
+            .collect();
+        let all = training_file(&ctx, &parts, false).await?;
+
+        let mut tuned = Vec::new();
+        for variant in &spec.variants {
+            let file = if variant.answers_only {
+                training_file(&ctx, &parts, true).await?
+            } else {
+                all.clone()
+            };
+            let body = spec
+                .fine_tune_spec(variant, &file)
+                .map_err(|(p, m)| failed("invalid_spec", format!("{p}: {m}")))?;
+            let body = serde_json::to_value(body).expect("a fine-tuning spec serialises");
+            let name = format!("fine_tune-{}", variant.name);
+            let job = stage(&ctx, JobKind::FineTune, &name, body).await?;
+            let model = job.state["fine_tuned_model"]
+                .as_str()
+                .ok_or_else(|| failed("stage_failed", format!("{} made no model", job.id)))?
+                .to_string();
+            tuned.push((model, job));
+        }
+
+        let ids: Vec<String> = tuned.iter().map(|(m, _)| m.clone()).collect();
+        for model in std::iter::once(&spec.model).chain(&ids) {
+            ctx.check()?;
+            self.models
+                .load(model)
+                .await
+                .map_err(|e| failed("model_unavailable", format!("cannot load {model}: {e}")))?;
+        }
+        let body = serde_json::to_value(spec.eval_spec(&ids)).expect("an eval spec serialises");
+        let eval = stage(&ctx, JobKind::Eval, "eval", body).await?;
+
+        ctx.check()?;
+        let made = Made {
+            records,
+            training_file: all,
+            tuned,
+            eval,
+        };
+        let dir = self.dir.join(&ctx.job.id);
+        let files = report::write(&ctx, &spec, &made, &dir).await?;
+        ctx.patch(json!({"stage": "report", "result_files": files, "report_dir": dir}))
+            .await?;
+        ctx.event(NewEvent::info(format!(
+            "Report written to {}",
+            dir.join("report.md").display()
+        )))
+        .await?;
+        Ok(())
+    }
+}
+
+/// Runs stage `name` (a job of `kind` made from `body`), or finds the one an earlier run made,
+/// and waits for it to succeed.
+async fn stage(
+    ctx: &JobContext,
+    kind: JobKind,
+    name: &str,
+    body: Value,
+) -> Result<JobRow, JobFailure> {
+    ctx.check()?;
+    let job = ctx.child(kind, name, body).await?;
+    let record = |job: &JobRow| json!({"stage": name, "stages": {name: {"job_id": job.id, "kind": kind.as_str(), "status": job.status.as_str()}}});
+    ctx.patch(record(&job)).await?;
+    let message = match job.status {
+        JobStatus::Succeeded => format!("Stage {name}: {} finished before; not repeated", job.id),
+        _ => format!("Stage {name}: job {} ({})", job.id, job.status.as_str()),
+    };
+    ctx.event(NewEvent::info(message).with_data(json!({"stage": name, "job_id": job.id})))
+        .await?;
+    let job = ctx.wait_child(&job.id).await?;
+    ctx.patch(record(&job)).await?;
+    match job.status {
+        JobStatus::Succeeded => Ok(job),
+        status => {
+            let why = job
+                .error
+                .as_ref()
+                .and_then(|e| e["message"].as_str())
+                .unwrap_or("no reason given");
+            Err(failed(
+                "stage_failed",
+                format!("stage `{name}` ({}) {}: {why}", job.id, status.as_str()),
+            ))
+        }
+    }
+}
+
+/// The training file made of the records' files, once: its id is kept in the job's state, so a
+/// resumed pipeline trains on the same file. `answers_only` drops every record's thoughts.
+async fn training_file(
+    ctx: &JobContext,
+    parts: &[String],
+    answers: bool,
+) -> Result<String, JobFailure> {
+    let key = if answers { "answers_only" } else { "all" };
+    let current = ctx.store.call({
+        let id = ctx.job.id.clone();
+        move |s| s.job(&id)
+    });
+    if let Some(id) = current.await?.state["training_files"][key].as_str() {
+        return Ok(id.to_string());
+    }
+    let parts = parts.to_vec();
+    let name = format!("{}-{key}.jsonl", ctx.job.id);
+    let row = ctx
+        .store
+        .call(move |s| {
+            let mut lines = String::new();
+            for id in &parts {
+                let content = s.file_content(id)?;
+                for line in String::from_utf8_lossy(&content).lines() {
+                    let line = if answers {
+                        answers_only(line)
+                    } else {
+                        Some(line.to_string())
+                    };
+                    if let Some(line) = line.filter(|l| !l.trim().is_empty()) {
+                        lines.push_str(&line);
+                        lines.push('\n');
+                    }
+                }
+            }
+            s.insert_file(NewFile {
+                filename: &name,
+                purpose: "fine-tune",
+                content: lines.as_bytes(),
+                status: if lines.is_empty() {
+                    FileStatus::Error
+                } else {
+                    FileStatus::Processed
+                },
+                status_details: lines
+                    .is_empty()
+                    .then(|| "no record was accepted".to_string()),
+            })
+        })
+        .await?;
+    if row.status != FileStatus::Processed {
+        return Err(failed(
+            "no_training_records",
+            "the records' stages accepted no record: nothing to train on",
+        ));
+    }
+    ctx.patch(json!({"training_files": {key: row.id}})).await?;
+    ctx.event(NewEvent::info(format!(
+        "Training file {} ({} bytes{})",
+        row.id,
+        row.bytes,
+        if answers { ", answers only" } else { "" }
+    )))
+    .await?;
+    Ok(row.id)
+}
