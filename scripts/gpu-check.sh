@@ -2,7 +2,9 @@
 # There, on a lent GPU machine: joins what scripts/gpu-pack.sh carried and runs the checks of
 # README "Run on a GPU" on --device cuda: a chat, a 3-round refinement, `bench` at 1, 8 and 32
 # streams, `bench-refine` (a second server with --prefix-cache 0 for the cold side) and a short
-# fine-tuning run with its tokens/s. Logs and figures go to $OUT (they come back).
+# fine-tuning run with its tokens/s, then the PTR-model pipeline (README "Making a PTR model") on
+# the GPU: the authors' sample, the thought-mask fine-tune and its no-mask ablation, base and tuned
+# models on the four eval tasks. Logs and figures go to $OUT (they come back).
 set -uo pipefail
 REPO=$PWD
 D=${PTRDEV:-/root/ptrdev}
@@ -67,3 +69,25 @@ for s in steps[-3:]:
     print({k: s.get(k) for k in ("step", "train_loss", "tokens_per_second")})
 PY
 tail -3 "$OUT/train.jsonl"
+
+echo "== PTR model on the GPU (pipeline: sample -> ptr + nomask fine-tunes -> eval on 4 tasks)"
+if [ -d data ]; then
+  cat >ptr-model.json <<JSON
+{"model": "$M", "import_files": ["data/ptr_thought_dataset_sampled.json"],
+ "fine_tuning": {"hyperparameters": {"n_epochs": 1}, "seed": 42,
+   "ptr": {"max_seq_len": 1024, "learning_rate": 0.0001, "warmup_steps": 10, "checkpoint_every": 100, "rounds": 3}},
+ "variants": [{"name": "ptr"}, {"name": "nomask", "thought_weight": 1.0}],
+ "eval": {"tasks": [{"task": "gsm8k", "file": "data/gsm8k_test.jsonl"},
+   {"task": "arc", "file": "data/arc_challenge_test.jsonl"},
+   {"task": "commonsenseqa", "file": "data/commonsenseqa_dev.jsonl"},
+   {"task": "winogrande", "file": "data/winogrande_dev.jsonl"}],
+   "rounds": 3, "limit": 100, "max_tokens": 256, "concurrency": 32}}
+JSON
+  s=$(date +%s)
+  timeout 420 ./ptr-server ptr-model --spec ptr-model.json --out ptr-run --device cuda \
+    --models "$REPO/models.toml" --model-cache cache >"$OUT/ptr-model.log" 2>&1
+  echo "ptr-model exit $? after $(( $(date +%s) - s )) s"
+  cp -r ptr-run/report "$OUT/ptr-model-report" 2>/dev/null && head -60 "$OUT/ptr-model-report/report.md"
+else
+  echo "no data/ (scripts/gpu-pack.sh carries it in c2)"
+fi

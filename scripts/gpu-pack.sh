@@ -11,6 +11,10 @@ cp .dist/ptr-server-cuda.xz .dist/c1/
 head -c $((40 << 20)) "$MODEL" >.dist/c1/model.part1
 tail -c +$(((40 << 20) + 1)) "$MODEL" >.dist/c2/model.part2
 echo "$(sha256sum <"$MODEL" | cut -d' ' -f1)  model.gguf" >.dist/c2/model.sha256
+# The PTR-model run's inputs (../shared is not carried): the authors' sample and the eval sets.
+SHARED=${SHARED:-../shared/data}
+mkdir -p .dist/c2/data
+cp "$SHARED/ptr/ptr_thought_dataset_sampled.json" "$SHARED"/eval/{gsm8k_test,arc_challenge_test,commonsenseqa_dev,winogrande_dev}.jsonl .dist/c2/data/
 du -sh .dist/c1 .dist/c2
 cat <<'USAGE'
 With the device tool, back to back (the machine goes back after 30 s idle):

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use super::runner::Made;
 use super::spec::PipelineSpec;
@@ -153,9 +154,9 @@ fn assemble(
     writeln!(md, "\n## Training\n")?;
     writeln!(
         md,
-        "| variant | job | steps | trained tokens | first loss | last loss |"
+        "| variant | job | steps | trained tokens | first loss | last loss | adapter sha256 |"
     )?;
-    writeln!(md, "|---|---|---|---|---|---|")?;
+    writeln!(md, "|---|---|---|---|---|---|---|")?;
     let mut curves = Vec::new();
     for ((_, job), variant) in made.tuned.iter().zip(&spec.variants) {
         let files: Vec<&str> = job.state["result_files"]
@@ -175,9 +176,14 @@ fn assemble(
             }
         }
         let loss = |l: Option<&f64>| l.map(|l| format!("{l:.3}")).unwrap_or("—".into());
+        let adapter = job.state["adapter_dir"]
+            .as_str()
+            .and_then(|d| std::fs::read(Path::new(d).join("adapter_model.safetensors")).ok())
+            .map(|bytes| hex::encode(Sha256::digest(bytes))[..16].to_string())
+            .unwrap_or_else(|| "—".into());
         writeln!(
             md,
-            "| {} | `{}` | {} | {} | {} | {} |",
+            "| {} | `{}` | {} | {} | {} | {} | `{adapter}` |",
             variant.name,
             job.id,
             losses.len(),
