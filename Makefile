@@ -68,10 +68,12 @@ eval: deps
 
 # A PTR model from the pinned inputs: the authors' sample imported, the thought-mask fine-tune and
 # the paper's two ablations, all evaluated against the base model (README "Making a PTR model").
-# Resumable: the same command continues where a stopped run left off. PTR_MODEL_SPEC picks another
-# request (bench/ptr-model/qwen-gpu.json with ARGS="--device cuda" on a GPU).
+# Resumable: the same command continues where a stopped run left off. The tuned models land in
+# runs/<spec>/<base>-<variant>.gguf, which models.toml names (`make run ARGS="--load
+# smollm2-135m-instruct-ptr"`). PTR_MODEL_SPEC picks another request
+# (bench/ptr-model/qwen-gpu.json with ARGS="--device cuda" on a GPU).
 PTR_MODEL_SPEC ?= bench/ptr-model/smollm2.json
-PTR_MODEL_OUT ?= $(HOME)/.cache/ptr-server/runs/$(basename $(notdir $(PTR_MODEL_SPEC)))
+PTR_MODEL_OUT ?= runs/$(basename $(notdir $(PTR_MODEL_SPEC)))
 .PHONY: ptr-model
 ptr-model: deps
 	cargo run --quiet -- ptr-model --spec $(PTR_MODEL_SPEC) --out $(PTR_MODEL_OUT) $(ARGS)

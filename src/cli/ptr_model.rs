@@ -100,9 +100,14 @@ pub async fn run(args: PtrModelArgs) -> anyhow::Result<()> {
         }
     };
     let job = follow(&admin.store, &admin.jobs, &job.id).await;
+    let kept = match &job {
+        Ok(job) if job.status == JobStatus::Succeeded => keep_models(&server, job, &args.out),
+        _ => Ok(()),
+    };
     let shutdown = server.shutdown().await;
     let job = job?;
     shutdown?;
+    kept?;
     if job.status != JobStatus::Succeeded {
         bail!(
             "the pipeline {} ended {}: {}",
@@ -119,6 +124,35 @@ pub async fn run(args: PtrModelArgs) -> anyhow::Result<()> {
         std::fs::copy(entry.path(), to.join(entry.file_name()))?;
     }
     println!("{}", to.join("report.md").display());
+    Ok(())
+}
+
+/// Copies each variant's merged GGUF to `<out>/<base>-<variant>.gguf`, the path a models.toml
+/// entry can name (the shipped one names `runs/smollm2/smollm2-135m-instruct-ptr.gguf`).
+fn keep_models(server: &crate::server::Server, job: &JobRow, out: &Path) -> anyhow::Result<()> {
+    let base = job.spec["model"].as_str().unwrap_or_default();
+    let stages = job.state["stages"].as_object().cloned().unwrap_or_default();
+    for (stage, s) in stages {
+        let Some(variant) = stage.strip_prefix("fine_tune-") else {
+            continue;
+        };
+        let ft = server
+            .state
+            .admin
+            .as_ref()
+            .context("no admin API")?
+            .store
+            .job(s["job_id"].as_str().unwrap_or_default())?;
+        let Some(tuned) = ft.state["fine_tuned_model"].as_str() else {
+            continue;
+        };
+        let spec = server.state.models.spec(tuned)?;
+        let from = spec.path.context("a tuned model is a path model")?;
+        let to = out.join(format!("{base}-{variant}.gguf"));
+        std::fs::copy(&from, &to)
+            .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+        eprintln!("{tuned} → {}", to.display());
+    }
     Ok(())
 }
 
