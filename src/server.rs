@@ -28,6 +28,8 @@ pub struct Server {
     pub state: AppState,
     stop: watch::Sender<bool>,
     served: JoinHandle<std::io::Result<()>>,
+    /// How long running streams and jobs get to stop.
+    grace: Duration,
 }
 
 /// The default model first, then each `--load` model once.
@@ -138,6 +140,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
         state,
         stop,
         served,
+        grace,
     })
 }
 
@@ -199,10 +202,17 @@ async fn serve(
 }
 
 impl Server {
-    /// Stops accepting, waits for running requests up to the grace period, and returns.
+    /// Stops accepting, and within the grace period lets running requests finish and stops
+    /// running jobs at a point they resume from (queued again for the next start).
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
-        self.served.await??;
+        let jobs = async {
+            if let Some(admin) = &self.state.admin {
+                admin.jobs.shutdown(self.grace).await;
+            }
+        };
+        let (served, ()) = tokio::join!(self.served, jobs);
+        served??;
         Ok(())
     }
 

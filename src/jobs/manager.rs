@@ -1,9 +1,12 @@
 //! [`JobManager`]: the scheduler. It runs at most `max_running` jobs at once, oldest queued
 //! first, each on its own task; it stops jobs on cancel or pause, and on start-up it settles the
-//! jobs a crash left `running`.
+//! jobs a crash left `running`. On shutdown it pauses every running job (a fine-tune saves a
+//! checkpoint) and queues it again, so the next start resumes it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch, Notify, Semaphore};
@@ -19,6 +22,8 @@ pub struct JobManager {
     running: Mutex<HashMap<String, watch::Sender<Option<Stop>>>>,
     notify: broadcast::Sender<String>,
     wake: Notify,
+    /// Set by [`Self::shutdown`]: no job starts, and a paused one is queued again.
+    closing: AtomicBool,
 }
 
 /// Statuses a job may be cancelled from without stopping a run.
@@ -38,6 +43,7 @@ impl JobManager {
             running: Mutex::new(HashMap::new()),
             notify: broadcast::channel(1024).0,
             wake: Notify::new(),
+            closing: AtomicBool::new(false),
         }
     }
 
@@ -182,17 +188,37 @@ impl JobManager {
         self.job(id).await
     }
 
+    /// Stops every running job for a shutdown, waiting at most `within`: each is paused (a
+    /// fine-tune ends its step and saves a checkpoint) and queued again, so the next start
+    /// resumes it. No job starts after this.
+    pub async fn shutdown(&self, within: Duration) {
+        self.closing.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + within;
+        for tx in self.running.lock().expect("jobs lock poisoned").values() {
+            let _ = tx.send(Some(Stop::Pause));
+        }
+        while !self.running.lock().expect("jobs lock poisoned").is_empty() {
+            if Instant::now() >= deadline {
+                tracing::warn!("jobs still running at the end of the grace period");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn schedule(self: Arc<Self>) {
         loop {
             self.start_queued().await;
-            let _ =
-                tokio::time::timeout(std::time::Duration::from_secs(2), self.wake.notified()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.wake.notified()).await;
         }
     }
 
     /// Starts queued jobs, oldest first, while run slots are free; a job that only supervises
     /// others ([`JobRunner::supervises`]) starts without a slot.
     async fn start_queued(self: &Arc<Self>) {
+        if self.closing.load(Ordering::SeqCst) {
+            return;
+        }
         let queued = match self.store.call(|s| s.jobs_in(&[JobStatus::Queued])).await {
             Ok(jobs) => jobs,
             Err(e) => {
@@ -291,6 +317,10 @@ impl JobManager {
                 "The job has successfully completed".to_string(),
             ),
             Err(JobFailure::Cancelled) => (JobStatus::Cancelled, "Job cancelled".to_string()),
+            Err(JobFailure::Paused) if self.closing.load(Ordering::SeqCst) => (
+                JobStatus::Queued,
+                "The server is shutting down: the job stopped and is queued to resume".to_string(),
+            ),
             Err(JobFailure::Paused) => (JobStatus::Paused, "Job paused".to_string()),
             Err(JobFailure::Failed { message, .. }) => {
                 (JobStatus::Failed, format!("Job failed: {message}"))

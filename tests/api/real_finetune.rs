@@ -199,3 +199,94 @@ async fn every_checkpoint_of_a_real_run_lists_its_steps_metrics() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_checkpoints_a_running_fine_tune_and_the_restart_resumes_it() {
+    crate::common::ensure_default_model();
+    let data = tempfile::tempdir().unwrap();
+    let (port, base, client) = endpoint();
+    let mut server = start(port, data.path()).await;
+    let file = upload_as(&client, &base, "fine-tune", &chat_lines(2)).await;
+    let jobs = format!("{base}/admin/v1/fine_tuning/jobs");
+    // No periodic checkpoint before the end: the one the restart resumes from is SIGTERM's.
+    let body = json!({
+        "model": "smollm2-135m-instruct", "training_file": file,
+        "hyperparameters": {"n_epochs": 3, "batch_size": 1},
+        "ptr": {"max_steps": 6, "checkpoint_every": 100, "max_seq_len": 256},
+    });
+    let job = admin(&client, Method::POST, jobs.clone(), Some(body)).await;
+    let job_url = format!("{jobs}/{}", job["id"].as_str().unwrap());
+    for i in 0.. {
+        let events = admin(&client, Method::GET, format!("{job_url}/events"), None).await;
+        let stepped = events["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["data"]["step"].as_u64().is_some_and(|s| s >= 1));
+        if stepped {
+            break;
+        }
+        assert!(i < 2400, "no training step in 10 minutes: {events}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let pid = server.id().unwrap().to_string();
+    let sent = std::time::Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    server.wait().await.unwrap();
+    let took = sent.elapsed();
+    assert!(
+        took < Duration::from_secs(35),
+        "the server exits within its 30 s grace: {took:?}"
+    );
+    let _server = start(port, data.path()).await;
+
+    let checkpoints = admin(&client, Method::GET, format!("{job_url}/checkpoints"), None).await;
+    let saved: Vec<u64> = checkpoints["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["step_number"].as_u64().unwrap())
+        .collect();
+    assert!(
+        saved.iter().any(|&s| (1..6).contains(&s)),
+        "SIGTERM left a checkpoint mid-run: {checkpoints}"
+    );
+    for i in 0.. {
+        let job = admin(&client, Method::GET, job_url.clone(), None).await;
+        match job["status"].as_str().unwrap() {
+            "succeeded" => break,
+            "failed" | "cancelled" | "paused" => panic!("the job ended badly: {job}"),
+            _ => assert!(i < 2400, "the job did not end in 10 minutes: {job}"),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let events = admin(
+        &client,
+        Method::GET,
+        format!("{job_url}/events?limit=100"),
+        None,
+    )
+    .await;
+    let messages: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("queued to resume")),
+        "{messages:?}"
+    );
+    let resumed_from = saved.iter().max().unwrap();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains(&format!("Training from step {resumed_from} of"))),
+        "the restart resumed from the SIGTERM checkpoint (step {resumed_from}): {messages:?}"
+    );
+}

@@ -75,6 +75,16 @@ impl Trainer {
         }
     }
 
+    /// Asks the trainer to stop after its current step and save a checkpoint (SIGTERM); its
+    /// last reports still follow on [`Self::next`].
+    pub fn terminate(&self) {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: kill(2) on a child this process spawned and has not reaped (`id` is
+            // `None` once it is), so the pid cannot name another process.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        }
+    }
+
     /// Kills the trainer and reaps it.
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;

@@ -12,7 +12,7 @@ use super::child::{log_tail, Trainer};
 use super::relay::Relay;
 use super::spec::FineTuneSpec;
 use super::{tuned_model_id, TunedModels};
-use crate::jobs::{JobContext, JobFailure, JobRunner};
+use crate::jobs::{JobContext, JobFailure, JobRunner, Stop};
 use crate::store::{FileStatus, NewEvent, NewFile};
 use crate::train::report::Outputs;
 
@@ -26,6 +26,9 @@ pub struct FineTuneRunner {
     /// Where each job's trainer output lives (`<dir>/<job id>/`).
     pub jobs_dir: PathBuf,
 }
+
+/// Longest a paused trainer may take to end its step and save a checkpoint.
+const PAUSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 fn failed(code: &str, message: impl Into<String>) -> JobFailure {
     JobFailure::failed(code, message)
@@ -76,6 +79,20 @@ impl JobRunner for FineTuneRunner {
         loop {
             let report = tokio::select! {
                 stop = ctx.stopped() => {
+                    if stop == Stop::Pause {
+                        // A pause (a server shutdown too) lets the trainer end its step and save
+                        // a checkpoint, so the resumed run loses nothing.
+                        trainer.terminate();
+                        let saved = tokio::time::timeout(PAUSE_LIMIT, async {
+                            while let Ok(Some(event)) = trainer.next().await {
+                                let _ = relay.take(event).await;
+                            }
+                        })
+                        .await;
+                        if saved.is_err() {
+                            tracing::warn!(job = %ctx.job.id, "the trainer did not stop in time; killed");
+                        }
+                    }
                     trainer.kill().await;
                     ctx.event(NewEvent::info(format!("Trainer stopped ({stop:?}); checkpoints are kept"))).await?;
                     return ctx.check();
