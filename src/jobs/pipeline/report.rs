@@ -63,174 +63,192 @@ fn assemble(
     made: &Made,
     dir: &Path,
 ) -> anyhow::Result<Vec<String>> {
-    let mut names = Vec::new();
-    let mut put = |name: &str, content: &[u8]| -> anyhow::Result<()> {
-        std::fs::write(dir.join(name), content)?;
-        names.push(name.to_string());
-        Ok(())
+    let mut r = Report {
+        store,
+        spec,
+        made,
+        dir,
+        md: String::new(),
+        names: Vec::new(),
     };
-    let mut md = String::new();
     let tuned: Vec<&str> = made.tuned.iter().map(|(m, _)| m.as_str()).collect();
-    writeln!(md, "# PTR model: {} → {}\n", spec.model, tuned.join(", "))?;
+    writeln!(r.md, "# PTR model: {} → {}\n", spec.model, tuned.join(", "))?;
     writeln!(
-        md,
+        r.md,
         "Made by pipeline `{job_id}`. Every stage is a job of its own; its id is given with \
          its figures.\n"
     )?;
-
-    writeln!(md, "## Lineage\n")?;
-    writeln!(
-        md,
-        "| model | parent | made by | trained on | thought weight |"
-    )?;
-    writeln!(md, "|---|---|---|---|---|")?;
-    writeln!(md, "| {} | — | models.toml | — | — |", spec.model)?;
-    for ((model, job), variant) in made.tuned.iter().zip(&spec.variants) {
-        let file = job.spec["training_file"].as_str().unwrap_or("?");
-        let weight = &job.spec["ptr"]["thought_weight"];
-        let data = if variant.answers_only {
-            format!("`{file}` (answers only)")
-        } else {
-            format!("`{file}`")
-        };
-        writeln!(
-            md,
-            "| {model} | {} | `{}` | {data} | {weight} |",
-            spec.model, job.id
-        )?;
-    }
-
-    writeln!(md, "\n## Records\n")?;
-    writeln!(
-        md,
-        "| stage job | kind | total | accepted | rejected | acceptance | records/hour |"
-    )?;
-    writeln!(md, "|---|---|---|---|---|---|---|")?;
-    let mut sims = Vec::new();
-    let mut threshold = None;
-    for job in &made.records {
-        let s = &job.state["summary"];
-        let counts = &job.state["request_counts"];
-        let import = job.spec["import"].as_bool().unwrap_or(false);
-        let per_hour = match (s["accepted"].as_f64(), s["record_seconds"].as_f64()) {
-            (_, Some(secs)) if !import && secs > 0.0 => {
-                let total = counts["completed"].as_f64().unwrap_or(0.0);
-                format!("{:.1}", total / secs * 3600.0)
-            }
-            _ => "—".into(),
-        };
-        writeln!(
-            md,
-            "| `{}` | {} | {} | {} | {} | {} | {per_hour} |",
-            job.id,
-            if import { "import" } else { "generated" },
-            counts["total"],
-            s["accepted"],
-            s["rejected"],
-            s["acceptance_rate"]
-                .as_f64()
-                .map(|r| format!("{:.0} %", r * 100.0))
-                .unwrap_or_else(|| "—".into()),
-        )?;
-        if !import {
-            threshold = s["threshold"].as_f64();
-            sims.extend(
-                store
-                    .records(&job.id)?
-                    .iter()
-                    .filter_map(crate::jobs::dataset::summary::scores)
-                    .map(|s| s.sample_similarity),
-            );
-        }
-    }
-    writeln!(md, "\nTraining file: `{}`.", made.training_file)?;
-    if !sims.is_empty() {
-        let path = dir.join("similarity.svg");
-        crate::jobs::dataset::chart::write(&path, &sims, threshold.unwrap_or(0.0) as f32)?;
-        names_push(&mut put, dir, "similarity.svg")?;
-        writeln!(md, "\n![answer samples' similarity](similarity.svg)")?;
-    }
-
-    writeln!(md, "\n## Training\n")?;
-    writeln!(
-        md,
-        "| variant | job | steps | trained tokens | first loss | last loss | adapter sha256 |"
-    )?;
-    writeln!(md, "|---|---|---|---|---|---|---|")?;
-    let mut curves = Vec::new();
-    for ((_, job), variant) in made.tuned.iter().zip(&spec.variants) {
-        let files: Vec<&str> = job.state["result_files"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let mut losses = Vec::new();
-        for id in &files {
-            let row = store.file(id)?;
-            let content = store.file_content(id)?;
-            if row.filename.ends_with(".csv") {
-                losses = train_losses(&String::from_utf8_lossy(&content));
-            } else if row.filename.ends_with(".svg") {
-                let name = format!("loss-{}.svg", variant.name);
-                put(&name, &content)?;
-                curves.push(name);
-            }
-        }
-        let loss = |l: Option<&f64>| l.map(|l| format!("{l:.3}")).unwrap_or("—".into());
-        let adapter = job.state["adapter_dir"]
-            .as_str()
-            .and_then(|d| std::fs::read(Path::new(d).join("adapter_model.safetensors")).ok())
-            .map(|bytes| hex::encode(Sha256::digest(bytes))[..16].to_string())
-            .unwrap_or_else(|| "—".into());
-        writeln!(
-            md,
-            "| {} | `{}` | {} | {} | {} | {} | `{adapter}` |",
-            variant.name,
-            job.id,
-            losses.len(),
-            job.state["trained_tokens"],
-            loss(losses.first()),
-            loss(losses.last()),
-        )?;
-    }
-    for c in &curves {
-        writeln!(md, "\n![{c}]({c})")?;
-    }
-
-    writeln!(md, "\n## Evaluation (`{}`)\n", made.eval.id)?;
-    let eval_files = &made.eval.state["result_files"];
-    if let Some(id) = eval_files["accuracy.svg"].as_str() {
-        // The eval report below shows it.
-        put("accuracy.svg", &store.file_content(id)?)?;
-    }
-    if let Some(id) = eval_files["report.md"].as_str() {
-        let text = String::from_utf8_lossy(&store.file_content(id)?).to_string();
-        for line in text.lines() {
-            // The eval report's headings go one level down, under this section.
-            let line = if line.starts_with('#') {
-                format!("##{line}")
-            } else {
-                line.to_string()
-            };
-            writeln!(md, "{line}")?;
-        }
-    }
-
-    writeln!(md, "\n## Settings\n\n```json")?;
+    r.lineage()?;
+    r.records()?;
+    r.training()?;
+    r.evaluation()?;
+    writeln!(r.md, "\n## Settings\n\n```json")?;
     let settings = serde_json::to_string_pretty(spec)?;
-    writeln!(md, "{settings}\n```")?;
-    put("settings.json", settings.as_bytes())?;
-    put("report.md", md.as_bytes())?;
-    Ok(names)
+    writeln!(r.md, "{settings}\n```")?;
+    r.put("settings.json", settings.as_bytes())?;
+    let md = std::mem::take(&mut r.md);
+    r.put("report.md", md.as_bytes())?;
+    Ok(r.names)
 }
 
-/// Records a file written outside `put` (a chart drawn to its path).
-fn names_push(
-    put: &mut impl FnMut(&str, &[u8]) -> anyhow::Result<()>,
-    dir: &Path,
-    name: &str,
-) -> anyhow::Result<()> {
-    let content = std::fs::read(dir.join(name))?;
-    put(name, &content)
+/// The report being written: `report.md`'s text and the files beside it.
+struct Report<'a> {
+    store: &'a Store,
+    spec: &'a PipelineSpec,
+    made: &'a Made,
+    dir: &'a Path,
+    md: String,
+    names: Vec<String>,
+}
+
+impl Report<'_> {
+    fn put(&mut self, name: &str, content: &[u8]) -> anyhow::Result<()> {
+        std::fs::write(self.dir.join(name), content)?;
+        self.names.push(name.to_string());
+        Ok(())
+    }
+
+    /// Each model, its parent, the job that made it and what it was trained on.
+    fn lineage(&mut self) -> anyhow::Result<()> {
+        let md = &mut self.md;
+        writeln!(md, "## Lineage\n")?;
+        writeln!(
+            md,
+            "| model | parent | made by | trained on | thought weight |"
+        )?;
+        writeln!(md, "|---|---|---|---|---|")?;
+        writeln!(md, "| {} | — | models.toml | — | — |", self.spec.model)?;
+        for ((model, job), variant) in self.made.tuned.iter().zip(&self.spec.variants) {
+            let file = job.spec["training_file"].as_str().unwrap_or("?");
+            let only = if variant.answers_only {
+                " (answers only)"
+            } else {
+                ""
+            };
+            writeln!(
+                md,
+                "| {model} | {} | `{}` | `{file}`{only} | {} |",
+                self.spec.model, job.id, job.spec["ptr"]["thought_weight"]
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Each record stage's counts, and the generated records' similarity histogram.
+    fn records(&mut self) -> anyhow::Result<()> {
+        writeln!(self.md, "\n## Records\n")?;
+        writeln!(
+            self.md,
+            "| stage job | kind | total | accepted | rejected | acceptance | records/hour |"
+        )?;
+        writeln!(self.md, "|---|---|---|---|---|---|---|")?;
+        let (mut sims, mut threshold) = (Vec::new(), 0.0);
+        for job in &self.made.records {
+            let (s, counts) = (&job.state["summary"], &job.state["request_counts"]);
+            let import = job.spec["import"].as_bool().unwrap_or(false);
+            let per_hour = match s["record_seconds"].as_f64() {
+                Some(secs) if !import && secs > 0.0 => {
+                    let done = counts["completed"].as_f64().unwrap_or(0.0);
+                    format!("{:.1}", done / secs * 3600.0)
+                }
+                _ => "—".into(),
+            };
+            let rate = s["acceptance_rate"].as_f64();
+            writeln!(
+                self.md,
+                "| `{}` | {} | {} | {} | {} | {} | {per_hour} |",
+                job.id,
+                if import { "import" } else { "generated" },
+                counts["total"],
+                s["accepted"],
+                s["rejected"],
+                rate.map(|r| format!("{:.0} %", r * 100.0))
+                    .unwrap_or_else(|| "—".into()),
+            )?;
+            if !import {
+                threshold = s["threshold"].as_f64().unwrap_or(0.0);
+                let rows = self.store.records(&job.id)?;
+                sims.extend(
+                    rows.iter()
+                        .filter_map(crate::jobs::dataset::summary::scores)
+                        .map(|s| s.sample_similarity),
+                );
+            }
+        }
+        writeln!(self.md, "\nTraining file: `{}`.", self.made.training_file)?;
+        if !sims.is_empty() {
+            let path = self.dir.join("similarity.svg");
+            crate::jobs::dataset::chart::write(&path, &sims, threshold as f32)?;
+            self.names.push("similarity.svg".into());
+            writeln!(self.md, "\n![answer samples' similarity](similarity.svg)")?;
+        }
+        Ok(())
+    }
+
+    /// Each variant's training: steps, tokens, first and last loss, adapter hash, loss curve.
+    fn training(&mut self) -> anyhow::Result<()> {
+        writeln!(self.md, "\n## Training\n")?;
+        writeln!(
+            self.md,
+            "| variant | job | steps | trained tokens | first loss | last loss | adapter sha256 |"
+        )?;
+        writeln!(self.md, "|---|---|---|---|---|---|---|")?;
+        let mut curves = Vec::new();
+        for ((_, job), variant) in self.made.tuned.iter().zip(&self.spec.variants) {
+            let mut losses = Vec::new();
+            for id in job.state["result_files"].as_array().into_iter().flatten() {
+                let id = id.as_str().unwrap_or_default();
+                let (row, content) = (self.store.file(id)?, self.store.file_content(id)?);
+                if row.filename.ends_with(".csv") {
+                    losses = train_losses(&String::from_utf8_lossy(&content));
+                } else if row.filename.ends_with(".svg") {
+                    let name = format!("loss-{}.svg", variant.name);
+                    self.put(&name, &content)?;
+                    curves.push(name);
+                }
+            }
+            let adapter = job.state["adapter_dir"]
+                .as_str()
+                .and_then(|d| std::fs::read(Path::new(d).join("adapter_model.safetensors")).ok())
+                .map(|bytes| hex::encode(Sha256::digest(bytes))[..16].to_string())
+                .unwrap_or_else(|| "—".into());
+            let loss = |l: Option<&f64>| l.map(|l| format!("{l:.3}")).unwrap_or("—".into());
+            writeln!(
+                self.md,
+                "| {} | `{}` | {} | {} | {} | {} | `{adapter}` |",
+                variant.name,
+                job.id,
+                losses.len(),
+                job.state["trained_tokens"],
+                loss(losses.first()),
+                loss(losses.last()),
+            )?;
+        }
+        for c in &curves {
+            writeln!(self.md, "\n![{c}]({c})")?;
+        }
+        Ok(())
+    }
+
+    /// The eval job's report (its headings one level down) and its chart.
+    fn evaluation(&mut self) -> anyhow::Result<()> {
+        let eval = &self.made.eval;
+        writeln!(self.md, "\n## Evaluation (`{}`)\n", eval.id)?;
+        let files = &eval.state["result_files"];
+        if let Some(id) = files["accuracy.svg"].as_str() {
+            // The eval report below shows it.
+            let chart = self.store.file_content(id)?;
+            self.put("accuracy.svg", &chart)?;
+        }
+        if let Some(id) = files["report.md"].as_str() {
+            let text = String::from_utf8_lossy(&self.store.file_content(id)?).to_string();
+            for line in text.lines() {
+                let deeper = if line.starts_with('#') { "##" } else { "" };
+                writeln!(self.md, "{deeper}{line}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The `train_loss` column of the trainer's metrics CSV.
