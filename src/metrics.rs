@@ -2,8 +2,10 @@
 //! share counters), labels are bounded (route templates, model ids, finish reasons, round numbers
 //! up to the server's cap), and names follow `ptr_<thing>_<unit|total>`. Generation series are
 //! labelled by model; [`Metrics::for_model`] resolves one model's children once per request.
+//! [`Metrics`] is the round loop's [`Observer`].
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -11,6 +13,7 @@ use prometheus::{
 };
 
 use crate::engine::StatsSnapshot;
+use crate::refine::{Observer, RequestObserver, RoundRecord, StopReason};
 
 /// Every series the server exports.
 pub struct Metrics {
@@ -339,5 +342,68 @@ mod tests {
         // A second scrape reports the same cumulative value, not twice it.
         let text = m.render(&[("m".into(), snap)]);
         assert!(text.contains("ptr_engine_cancelled_sequences_total{model=\"m\"} 1"));
+    }
+}
+
+impl Observer for Metrics {
+    fn request(&self, model: &str) -> Box<dyn RequestObserver> {
+        self.in_flight.inc();
+        Box::new(RequestMetrics {
+            series: self.for_model(model),
+            in_flight: self.in_flight.clone(),
+            ended: false,
+        })
+    }
+}
+
+/// One request's series; counts it in flight until dropped, and as cancelled if it never ended.
+struct RequestMetrics {
+    series: ModelMetrics,
+    in_flight: IntGauge,
+    ended: bool,
+}
+
+impl RequestObserver for RequestMetrics {
+    fn round_started(&self, round: u32) {
+        self.series.round_started(round).inc();
+    }
+
+    fn first_token(&self, since_start: Duration) {
+        self.series.ttft.observe(since_start.as_secs_f64());
+    }
+
+    fn next_token(&self, gap: Duration) {
+        self.series.inter_token.observe(gap.as_secs_f64());
+    }
+
+    fn round_completed(&self, r: &RoundRecord, took: Duration) {
+        let m = &self.series;
+        m.round_duration.observe(took.as_secs_f64());
+        m.prompt_tokens.inc_by(r.prompt_tokens as u64);
+        m.generated_tokens.inc_by(r.completion_tokens as u64);
+        m.round_tokens(r.round).inc_by(r.completion_tokens as u64);
+    }
+
+    fn completed(&mut self, rounds: usize, took: Duration, stop: StopReason) {
+        let m = &self.series;
+        m.rounds_per_request.observe(rounds as f64);
+        m.generation_duration.observe(took.as_secs_f64());
+        if stop != StopReason::RoundsDone {
+            m.early_stop(stop.as_str()).inc();
+        }
+        self.ended = true;
+    }
+
+    fn failed(&mut self) {
+        self.ended = true;
+    }
+}
+
+impl Drop for RequestMetrics {
+    fn drop(&mut self) {
+        self.in_flight.dec();
+        if !self.ended {
+            self.series.cancelled.inc();
+        }
     }
 }

@@ -9,7 +9,7 @@ use super::state::{Admission, AppState};
 use super::wire::{ChatCompletionRequest, InputContent, InputMessage, StopField};
 use crate::engine::{ChatMessage, Engine, GenerationRequest, Role, Sampling};
 use crate::error::{ApiError, ErrorKind};
-use crate::refine::RefinePlan;
+use crate::refine::{PlanAsk, RefinePlan};
 
 /// Most stop strings, as in the OpenAI API.
 const MAX_STOP: usize = 4;
@@ -191,17 +191,13 @@ pub async fn validate(req: ChatCompletionRequest, state: &AppState) -> Result<Va
         )
         .with_param(max_field));
     }
-    let defaults = serving.defaults;
-    let plan = RefinePlan {
-        rounds: refinement
-            .rounds
-            .map(|r| r as u32)
-            .unwrap_or(defaults.rounds.min(cap)),
-        instruction: refinement.instruction.unwrap_or(defaults.instruction),
-        early_stop: refinement.early_stop.unwrap_or(defaults.early_stop),
-        max_total_tokens: budget.or(defaults.max_total_tokens),
-        first_prompt_tokens: prompt_tokens,
+    let asked = PlanAsk {
+        rounds: refinement.rounds.map(|r| r as u32),
+        instruction: refinement.instruction,
+        early_stop: refinement.early_stop,
+        max_total_tokens: budget,
     };
+    let plan = RefinePlan::resolve(asked, serving.defaults, cap, prompt_tokens);
     Ok(ValidChat {
         admission,
         model: engine.model_id().to_string(),

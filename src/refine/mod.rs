@@ -11,9 +11,11 @@
 
 mod converge;
 pub mod layout;
+pub mod observe;
 mod run;
 
 pub use converge::same_answer;
+pub use observe::{Observer, RequestObserver};
 pub use run::Refiner;
 
 use crate::engine::{EngineError, FinishReason};
@@ -35,6 +37,34 @@ pub struct RefinePlan {
     pub max_total_tokens: Option<u32>,
     /// Round 1's prompt tokens, as counted by the validation step.
     pub first_prompt_tokens: u32,
+}
+
+/// What a request sets of its refinement; `None` takes the model's default.
+#[derive(Debug, Clone, Default)]
+pub struct PlanAsk {
+    pub rounds: Option<u32>,
+    pub instruction: Option<String>,
+    pub early_stop: Option<bool>,
+    pub max_total_tokens: Option<u32>,
+}
+
+impl RefinePlan {
+    /// The plan of a request: what it sets wins, else the model's `defaults`, whose round count
+    /// is capped at `cap` (the server's limit; a requested count was checked against it).
+    pub fn resolve(
+        asked: PlanAsk,
+        defaults: crate::registry::RefinementDefaults,
+        cap: u32,
+        first_prompt_tokens: u32,
+    ) -> Self {
+        Self {
+            rounds: asked.rounds.unwrap_or(defaults.rounds.min(cap)),
+            instruction: asked.instruction.unwrap_or(defaults.instruction),
+            early_stop: asked.early_stop.unwrap_or(defaults.early_stop),
+            max_total_tokens: asked.max_total_tokens.or(defaults.max_total_tokens),
+            first_prompt_tokens,
+        }
+    }
 }
 
 /// Why the loop ended.

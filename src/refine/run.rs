@@ -1,51 +1,25 @@
-//! [`Refiner`]: runs the rounds of one request and reports them as a stream of events.
+//! [`Refiner`]: runs the rounds of one request and reports them as a stream of events, and to
+//! an [`Observer`] (the server's metrics).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures::{Stream, StreamExt};
 
+use super::observe::Observer;
 use super::{same_answer, RefineEvent, RefinePlan, RefineSummary, RoundRecord, StopReason};
 use crate::engine::{Engine, EngineError, EngineEvent, GenerationRequest};
-use crate::metrics::{Metrics, ModelMetrics};
 
 /// Runs refinement rounds on one engine.
 #[derive(Clone)]
 pub struct Refiner {
     engine: Arc<dyn Engine>,
-    metrics: Arc<Metrics>,
-}
-
-/// Counts the generation in flight, and as cancelled if dropped before it ended.
-struct InFlight {
-    in_flight: prometheus::IntGauge,
-    cancelled: prometheus::IntCounter,
-    ended: bool,
-}
-
-impl InFlight {
-    fn new(metrics: &Metrics, model: &ModelMetrics) -> Self {
-        metrics.in_flight.inc();
-        Self {
-            in_flight: metrics.in_flight.clone(),
-            cancelled: model.cancelled.clone(),
-            ended: false,
-        }
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.in_flight.dec();
-        if !self.ended {
-            self.cancelled.inc();
-        }
-    }
+    observer: Arc<dyn Observer>,
 }
 
 impl Refiner {
-    pub fn new(engine: Arc<dyn Engine>, metrics: Arc<Metrics>) -> Self {
-        Self { engine, metrics }
+    pub fn new(engine: Arc<dyn Engine>, observer: Arc<dyn Observer>) -> Self {
+        Self { engine, observer }
     }
 
     /// Runs up to `plan.rounds` rounds of `request`. The stream ends after `Completed` or
@@ -57,8 +31,7 @@ impl Refiner {
     ) -> impl Stream<Item = RefineEvent> + Send + 'static {
         async_stream::stream! {
             let started = Instant::now();
-            let m = self.metrics.for_model(self.engine.model_id());
-            let mut guard = InFlight::new(&self.metrics, &m);
+            let mut seen = self.observer.request(self.engine.model_id());
             let context = self.engine.context_length();
             let mut messages = request.messages.clone();
             let mut rounds: Vec<RoundRecord> = Vec::new();
@@ -80,7 +53,7 @@ impl Refiner {
                     super::layout::push_round(&mut messages, &prev.content, &plan.instruction);
                     prompt_tokens = match self.engine.count_prompt_tokens(&messages).await {
                         Ok(n) => n,
-                        Err(e) => { guard.ended = true; yield RefineEvent::Failed(e); return; }
+                        Err(e) => { seen.failed(); yield RefineEvent::Failed(e); return; }
                     };
                     if prompt_tokens >= context {
                         stop = StopReason::Length;
@@ -92,7 +65,7 @@ impl Refiner {
                     sampling.max_tokens = sampling.max_tokens.min(budget.saturating_sub(used)).max(1);
                 }
                 yield RefineEvent::RoundStarted { round, last: round == plan.rounds };
-                m.round_started(round).inc();
+                seen.round_started(round);
                 let round_start = Instant::now();
                 let gen = GenerationRequest {
                     messages: messages.clone(),
@@ -102,7 +75,7 @@ impl Refiner {
                 };
                 let mut events = match self.engine.generate(gen).await {
                     Ok(s) => s,
-                    Err(e) => { guard.ended = true; yield RefineEvent::Failed(e); return; }
+                    Err(e) => { seen.failed(); yield RefineEvent::Failed(e); return; }
                 };
                 let mut content = String::new();
                 let mut first_token: Option<Instant> = None;
@@ -116,21 +89,21 @@ impl Refiner {
                                 None => {
                                     first_token = Some(now);
                                     if round == 1 {
-                                        m.ttft.observe((now - started).as_secs_f64());
+                                        seen.first_token(now - started);
                                     }
                                 }
-                                Some(_) => m.inter_token.observe((now - last_token).as_secs_f64()),
+                                Some(_) => seen.next_token(now - last_token),
                             }
                             last_token = now;
                             content.push_str(&text);
                             yield RefineEvent::Delta { round, text };
                         }
                         Ok(EngineEvent::Finished(f)) => { finish = Some(f); break; }
-                        Err(e) => { guard.ended = true; yield RefineEvent::Failed(e); return; }
+                        Err(e) => { seen.failed(); yield RefineEvent::Failed(e); return; }
                     }
                 }
                 let Some(finish) = finish else {
-                    guard.ended = true;
+                    seen.failed();
                     yield RefineEvent::Failed(EngineError::Internal("the generation ended without a finish".into()));
                     return;
                 };
@@ -145,7 +118,7 @@ impl Refiner {
                     ttft_ms: first_token.map(|t| (t - round_start).as_millis() as u64),
                 };
                 carried = finish.continuation;
-                record_round(&m, &record, round_start);
+                seen.round_completed(&record, round_start.elapsed());
                 used += record.completion_tokens;
                 let converged = plan.early_stop && !record.changed;
                 rounds.push(record.clone());
@@ -162,20 +135,8 @@ impl Refiner {
                     break;
                 }
             }
-            m.rounds_per_request.observe(rounds.len() as f64);
-            m.generation_duration.observe(started.elapsed().as_secs_f64());
-            if stop != StopReason::RoundsDone {
-                m.early_stop(stop.as_str()).inc();
-            }
-            guard.ended = true;
+            seen.completed(rounds.len(), started.elapsed(), stop);
             yield RefineEvent::Completed(RefineSummary { rounds, stop_reason: stop });
         }
     }
-}
-
-fn record_round(m: &ModelMetrics, r: &RoundRecord, start: Instant) {
-    m.round_duration.observe(start.elapsed().as_secs_f64());
-    m.prompt_tokens.inc_by(r.prompt_tokens as u64);
-    m.generated_tokens.inc_by(r.completion_tokens as u64);
-    m.round_tokens(r.round).inc_by(r.completion_tokens as u64);
 }

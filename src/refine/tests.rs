@@ -163,3 +163,43 @@ async fn each_round_carries_its_own_previous_round_s_continuation() {
     assert_eq!(engine.generations(), 6);
     assert_eq!(engine.stats().token_continuations, 4);
 }
+
+#[test]
+fn a_plan_takes_what_the_request_sets_else_the_models_capped_defaults() {
+    use crate::refine::PlanAsk;
+    use crate::registry::RefinementDefaults;
+    let defaults = RefinementDefaults {
+        rounds: 12,
+        instruction: "again".into(),
+        early_stop: true,
+        max_total_tokens: Some(99),
+    };
+    let plan = RefinePlan::resolve(PlanAsk::default(), defaults.clone(), 8, 5);
+    assert_eq!(
+        (
+            plan.rounds,
+            plan.instruction.as_str(),
+            plan.early_stop,
+            plan.max_total_tokens
+        ),
+        (8, "again", true, Some(99)),
+        "the model's defaults, its rounds capped by the server"
+    );
+    assert_eq!(plan.first_prompt_tokens, 5);
+    let asked = PlanAsk {
+        rounds: Some(2),
+        instruction: Some("more".into()),
+        early_stop: Some(false),
+        max_total_tokens: Some(7),
+    };
+    let plan = RefinePlan::resolve(asked, defaults, 8, 5);
+    assert_eq!(
+        (
+            plan.rounds,
+            plan.instruction.as_str(),
+            plan.early_stop,
+            plan.max_total_tokens
+        ),
+        (2, "more", false, Some(7))
+    );
+}
