@@ -226,15 +226,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
 
 /// Serves `models` from models.toml on a loopback port, and waits until they are loaded.
 async fn start_local(args: &EvalArgs, models: Vec<String>) -> anyhow::Result<Server> {
-    // `serve`'s defaults, then what an evaluation needs: loopback, any port, no API keys.
-    let mut config = ServeArgs::defaults()?.config();
-    config.host = "127.0.0.1".into();
-    config.port = 0;
-    config.source = args.source.source();
-    config.device = args.device;
-    config.api_keys.clear();
-    config.load = models.clone();
-    config.max_rounds = config.max_rounds.max(args.rounds);
+    let config = ServeArgs::in_process(&args.source, args.device, models.clone(), args.rounds)?;
     let server = crate::server::start(config).await?;
     eprintln!(
         "loading {} into an in-process server on {}",

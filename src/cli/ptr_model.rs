@@ -53,19 +53,11 @@ pub async fn run(args: PtrModelArgs) -> anyhow::Result<()> {
     let key = hex::encode(key.finalize());
 
     std::fs::create_dir_all(&args.out)?;
-    let mut config = ServeArgs::defaults()?.config();
-    config.host = "127.0.0.1".into();
-    config.port = 0;
-    config.source = args.source.source();
-    config.device = args.device;
-    config.api_keys.clear();
+    let rounds = body["eval"]["rounds"].as_u64().unwrap_or(3) as u32;
+    let mut config = ServeArgs::in_process(&args.source, args.device, local_models(&body), rounds)?;
     config.fetch = true;
     config.data_dir = args.out.join(".state");
     config.admin.admin_token = Some(hex::encode(Sha256::digest(key.as_bytes())));
-    config.load = local_models(&body);
-    config.max_rounds = config
-        .max_rounds
-        .max(body["eval"]["rounds"].as_u64().unwrap_or(3) as u32);
     let server = crate::server::start(config).await?;
     let admin = server
         .state

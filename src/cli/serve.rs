@@ -123,6 +123,25 @@ impl ServeArgs {
         }
     }
 
+    /// The settings of a server this process runs for itself (`eval`, `ptr-model`): `serve`'s
+    /// defaults, on a loopback port of the system's choosing, with no API keys, loading `load`.
+    pub fn in_process(
+        source: &super::source::ModelSourceArgs,
+        device: crate::engine::DeviceSpec,
+        load: Vec<String>,
+        rounds: u32,
+    ) -> anyhow::Result<ServeConfig> {
+        let mut config = Self::defaults()?.config();
+        config.host = "127.0.0.1".into();
+        config.port = 0;
+        config.source = source.source();
+        config.device = device;
+        config.api_keys.clear();
+        config.load = load;
+        config.max_rounds = config.max_rounds.max(rounds);
+        Ok(config)
+    }
+
     /// `serve`'s defaults (and the environment's `PTR_*` settings), as if run without flags.
     pub fn defaults() -> anyhow::Result<Self> {
         let super::Command::Serve(args) =
