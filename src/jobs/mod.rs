@@ -10,9 +10,11 @@ pub mod dataset;
 pub mod eval;
 pub mod finetune;
 mod manager;
+mod spec_error;
 
 pub use context::{JobContext, Stop};
 pub use manager::JobManager;
+pub use spec_error::SpecError;
 
 use serde_json::{json, Value};
 

@@ -34,7 +34,8 @@ pub async fn create(
 ) -> Result<Json<Value>, ApiError> {
     let admin = state.admin()?;
     let key = idempotency_key(&headers)?;
-    spec.check().map_err(|(p, m)| ApiError::invalid(p, m))?;
+    spec.check()
+        .map_err(|e| ApiError::invalid(e.param, e.message))?;
     for (i, t) in spec.tasks.iter().enumerate() {
         let id = t.file.clone();
         let param = format!("tasks[{i}].file");
