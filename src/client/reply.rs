@@ -1,7 +1,7 @@
 //! What the client reads back: the server's [`crate::wire`] responses as any OpenAI-compatible
 //! server sends them. Only what a caller uses is read; everything that another server may leave
-//! out or send as `null` is optional. ptr-server's `refinement` report is read in the server's
-//! own types.
+//! out or send as `null` is an `Option` (which serde reads as `None` when the field is missing).
+//! ptr-server's `refinement` report is read in the server's own types.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -13,13 +13,10 @@ use crate::wire::{RefinementReport, RoundTag};
 pub struct Completion {
     #[serde(default)]
     pub choices: Vec<CompletionChoice>,
-    #[serde(default)]
     pub usage: Option<TokenCounts>,
     /// Every round of a ptr-server refinement.
-    #[serde(default)]
     pub refinement: Option<RefinementReport>,
     /// An error some servers send with a 2xx status.
-    #[serde(default)]
     pub error: Option<Value>,
 }
 
@@ -43,25 +40,20 @@ impl Completion {
 /// One choice of a [`Completion`].
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct CompletionChoice {
-    #[serde(default)]
     pub message: Option<CompletionMessage>,
-    #[serde(default)]
     pub finish_reason: Option<String>,
 }
 
 /// The assistant message of a [`CompletionChoice`].
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct CompletionMessage {
-    #[serde(default)]
     pub content: Option<String>,
 }
 
 /// `usage`, as far as it is given.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 pub struct TokenCounts {
-    #[serde(default)]
     pub prompt_tokens: Option<u64>,
-    #[serde(default)]
     pub completion_tokens: Option<u64>,
 }
 
@@ -70,13 +62,10 @@ pub struct TokenCounts {
 pub struct Chunk {
     #[serde(default)]
     pub choices: Vec<ChunkChoice>,
-    #[serde(default)]
     pub usage: Option<TokenCounts>,
     /// The round a ptr-server chunk belongs to.
-    #[serde(default)]
     pub refinement: Option<RoundTag>,
     /// An error event inside the stream.
-    #[serde(default)]
     pub error: Option<Value>,
 }
 
@@ -91,7 +80,6 @@ impl Chunk {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ChunkChoice {
     /// Left out or `null` in some servers' last chunk.
-    #[serde(default)]
     pub delta: Option<Delta>,
 }
 
@@ -99,11 +87,8 @@ pub struct ChunkChoice {
 /// `reasoning_content`; ptr-server sends both.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Delta {
-    #[serde(default)]
     pub content: Option<String>,
-    #[serde(default)]
     pub reasoning_content: Option<String>,
-    #[serde(default)]
     pub reasoning: Option<String>,
 }
 
@@ -205,5 +190,12 @@ mod tests {
         );
         let read: Chunk = serde_json::from_str(r#"{"choices":[],"usage":null}"#).unwrap();
         assert!(read.delta().is_none() && read.usage.is_none());
+        for last in [
+            r#"{"choices":[{"delta":null,"finish_reason":"stop"}]}"#,
+            r#"{"choices":[{"finish_reason":"stop"}],"usage":{"completion_tokens":3}}"#,
+        ] {
+            let read: Chunk = serde_json::from_str(last).unwrap();
+            assert!(read.delta().is_none() && read.error.is_none(), "{last}");
+        }
     }
 }
