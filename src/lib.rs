@@ -9,7 +9,8 @@
 //! - [`cli`] is the command line: each subcommand's arguments and what it runs; [`config`] holds
 //!   the server's validated settings; [`server`] binds, loads models and shuts down gracefully;
 //!   [`bench`] load-tests any OpenAI-compatible server; [`eval`] scores refinement round by round
-//!   on benchmarks against any OpenAI-compatible server.
+//!   on benchmarks against any OpenAI-compatible server; both, and the dataset job's remote roles,
+//!   speak to servers through [`client`], in the [`wire`] types the server itself reads and writes.
 //! - [`store`] keeps files, jobs and events in SQLite; [`jobs`] runs jobs (PTR's dataset
 //!   construction among them) on it; [`chatfile`] is OpenAI's chat training format; the admin
 //!   routes live in [`http::admin`].
@@ -22,6 +23,7 @@
 pub mod bench;
 pub mod chatfile;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod cpu;
 pub mod embed;
@@ -40,5 +42,6 @@ pub mod registry;
 pub mod server;
 pub mod store;
 pub mod train;
+pub mod wire;
 
 pub use http::router;

@@ -9,18 +9,16 @@
 //! only when `--rounds` is given), so the same command measures this server,
 //! llama.cpp's server or vLLM, and the tables can be set side by side.
 //!
-//! - `sse` parses the event stream incrementally,
-//! - `client` sends and times one request,
-//! - `response` interprets response payloads and times stream chunks,
+//! - `target` sends and times one request (through [`crate::client`]),
+//! - `response` times stream chunks,
 //! - `stats` turns timings into percentiles,
 //! - `report` aggregates a run and prints it.
 
-mod client;
 mod refine;
 mod report;
-pub(crate) mod response;
-mod sse;
+mod response;
 mod stats;
+mod target;
 
 #[cfg(test)]
 mod tests;
@@ -32,13 +30,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
-use serde_json::{json, Value};
 
-use client::Target;
+use crate::client::{Client, ClientOptions, Endpoint};
+use crate::engine::{ChatMessage, Role};
+use crate::wire::{ChatCompletionRequest, RefinementParams, StreamOptions};
 pub use refine::{run as run_refine, BenchRefineSpec};
 pub use report::BenchReport;
 use response::RequestSample;
 pub use stats::Summary;
+use target::Target;
 
 /// The prompt used when `--prompt` is not given: it asks for a long answer so
 /// that every request runs to `--max-tokens`.
@@ -82,15 +82,14 @@ pub async fn measure(spec: &BenchSpec) -> anyhow::Result<BenchReport> {
     if spec.concurrency == 0 {
         bail!("`--concurrency` must be at least 1");
     }
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(spec.concurrency)
-        .build()
-        .context("building the HTTP client")?;
+    let client = Client::new(ClientOptions {
+        connect_timeout: Some(Duration::from_secs(10)),
+        idle_per_host: Some(spec.concurrency),
+        ..ClientOptions::default()
+    })?;
     let target = Arc::new(Target {
         client,
-        endpoint: format!("{}/v1/chat/completions", spec.url.trim_end_matches('/')),
-        api_key: spec.api_key.clone(),
+        endpoint: Endpoint::server(&spec.url, spec.api_key.clone()),
         stream: spec.stream,
     });
     let requests = Arc::new(Requests {
@@ -145,7 +144,7 @@ struct Requests {
 
 impl Requests {
     /// The body of request number `index` (from 0).
-    fn body(&self, index: usize) -> Value {
+    fn body(&self, index: usize) -> ChatCompletionRequest {
         let prompt = self.spec.prompt.as_deref().unwrap_or(DEFAULT_PROMPT);
         if self.spec.unique_prompts {
             let prompt = unique_prompt(prompt, index, self.spec.requests, &self.run);
@@ -172,20 +171,20 @@ fn run_tag() -> String {
     format!("{:06x}", hasher.finish() & 0xff_ffff)
 }
 
-/// The OpenAI chat-completions body of a request with this prompt.
-fn request_body(spec: &BenchSpec, prompt: &str) -> Value {
-    let mut body = json!({
-        "model": spec.model,
-        "messages": [{"role": "user", "content": prompt}],
-        "max_tokens": spec.max_tokens,
-        "temperature": spec.temperature,
-        "stream": spec.stream,
-    });
-    if spec.stream {
-        body["stream_options"] = json!({"include_usage": true});
+/// The OpenAI chat-completions body of a request with this prompt: plain OpenAI, plus the
+/// `refinement` extension only when rounds are asked for.
+fn request_body(spec: &BenchSpec, prompt: &str) -> ChatCompletionRequest {
+    ChatCompletionRequest {
+        max_tokens: Some(spec.max_tokens.into()),
+        temperature: Some(spec.temperature),
+        stream: Some(spec.stream),
+        stream_options: spec.stream.then_some(StreamOptions {
+            include_usage: Some(true),
+        }),
+        refinement: spec.rounds.map(|rounds| RefinementParams {
+            rounds: Some(rounds.into()),
+            ..RefinementParams::default()
+        }),
+        ..crate::client::request(&spec.model, &[ChatMessage::new(Role::User, prompt)])
     }
-    if let Some(rounds) = spec.rounds {
-        body["refinement"] = json!({"rounds": rounds});
-    }
-    body
 }

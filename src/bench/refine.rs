@@ -10,12 +10,13 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use serde_json::{json, Value};
+use anyhow::Context;
 
-use super::client::Target;
+use super::target::Target;
+use crate::client::{Client, ClientOptions, Completion, Endpoint};
 use crate::engine::{ChatMessage, Role};
 use crate::refine::layout;
+use crate::wire::{ChatCompletionRequest, RefinementParams, RoundReport, StreamOptions};
 
 /// What `bench-refine` measures: the servers, the model and the request.
 #[derive(Debug, Clone)]
@@ -36,64 +37,62 @@ pub struct BenchRefineSpec {
     pub instruction: String,
 }
 
-fn client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .context("building the HTTP client")
-}
-
-async fn post(client: &reqwest::Client, base: &str, body: &Value) -> anyhow::Result<(Value, f64)> {
+async fn post(
+    client: &Client,
+    base: &str,
+    request: &ChatCompletionRequest,
+) -> anyhow::Result<(Completion, f64)> {
     let start = Instant::now();
-    let res = client
-        .post(format!(
-            "{}/v1/chat/completions",
-            base.trim_end_matches('/')
-        ))
-        .json(body)
-        .send()
+    let completion = client
+        .complete(&Endpoint::server(base, None), request)
         .await?;
-    let status = res.status();
-    let v: Value = res.json().await?;
-    if !status.is_success() {
-        bail!("{status}: {v}");
-    }
-    Ok((v, start.elapsed().as_secs_f64()))
+    Ok((completion, start.elapsed().as_secs_f64()))
 }
 
-fn body(args: &BenchRefineSpec, messages: &Value, rounds: u32) -> Value {
-    json!({
-        "model": args.model, "messages": messages, "temperature": 0,
-        "max_tokens": args.max_tokens, "refinement": {"rounds": rounds, "early_stop": false}
-    })
+/// A greedy request for `rounds` rounds of `messages`, early stop off.
+fn body(args: &BenchRefineSpec, messages: &[ChatMessage], rounds: u32) -> ChatCompletionRequest {
+    ChatCompletionRequest {
+        temperature: Some(0.0),
+        max_tokens: Some(args.max_tokens.into()),
+        refinement: Some(RefinementParams {
+            rounds: Some(rounds.into()),
+            early_stop: Some(false),
+            ..RefinementParams::default()
+        }),
+        ..crate::client::request(&args.model, messages)
+    }
 }
 
 /// The conversation the server sends in round `answers.len() + 1`, laid out as the server does.
-fn round_messages(args: &BenchRefineSpec, answers: &[String]) -> Value {
+fn round_messages(args: &BenchRefineSpec, answers: &[String]) -> Vec<ChatMessage> {
     let base = [ChatMessage::new(Role::User, args.prompt.clone())];
     let earlier: Vec<&str> = answers.iter().map(String::as_str).collect();
-    let messages = layout::round_messages(&base, &earlier, &args.instruction);
-    Value::Array(
-        messages
-            .iter()
-            .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-            .collect(),
-    )
+    layout::round_messages(&base, &earlier, &args.instruction)
 }
 
-fn rounds_of(v: &Value) -> anyhow::Result<Vec<Value>> {
-    v["refinement"]["rounds"]
-        .as_array()
-        .cloned()
+fn rounds_of(completion: Completion) -> anyhow::Result<Vec<RoundReport>> {
+    completion
+        .refinement
+        .map(|r| r.rounds)
         .context("the response has no `refinement.rounds`")
+}
+
+/// A round's time to first token in ms, `null` where the server gave none.
+fn ttft(round: &RoundReport) -> String {
+    round
+        .ttft_ms
+        .map_or_else(|| "null".to_string(), |ms| ms.to_string())
 }
 
 /// Runs the three measurements and prints them.
 pub async fn run(args: BenchRefineSpec) -> anyhow::Result<()> {
-    let client = client()?;
+    let client = Client::new(ClientOptions {
+        connect_timeout: Some(Duration::from_secs(10)),
+        ..ClientOptions::default()
+    })?;
     let first = round_messages(&args, &[]);
     let (warm, warm_wall) = post(&client, &args.url, &body(&args, &first, args.rounds)).await?;
-    let rounds = rounds_of(&warm)?;
+    let rounds = rounds_of(warm)?;
     println!(
         "ptr-server bench-refine: model={}, {} rounds of max {} tokens, greedy",
         args.model, args.rounds, args.max_tokens
@@ -105,70 +104,63 @@ pub async fn run(args: BenchRefineSpec) -> anyhow::Result<()> {
     println!("round  prompt_tok  compl_tok  ttft_ms  round_ms  cumulative_s");
     let mut cumulative = 0.0;
     for r in &rounds {
-        cumulative += r["elapsed_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+        cumulative += r.elapsed_ms as f64 / 1000.0;
         println!(
             "{:>5}  {:>10}  {:>9}  {:>7}  {:>8}  {:>12.2}",
-            r["round"],
-            r["prompt_tokens"],
-            r["completion_tokens"],
-            r["ttft_ms"],
-            r["elapsed_ms"],
+            r.round,
+            r.prompt_tokens,
+            r.completion_tokens,
+            ttft(r),
+            r.elapsed_ms,
             cumulative
         );
     }
     println!("request wall time: {warm_wall:.2} s");
 
-    let answers: Vec<String> = rounds
-        .iter()
-        .filter_map(|r| r["content"].as_str().map(str::to_string))
-        .collect();
+    let answers: Vec<String> = rounds.iter().map(|r| r.content.clone()).collect();
     if answers.len() >= 2 {
-        let cold_body = json!({
-            "model": args.model, "messages": round_messages(&args, &answers[..1]), "temperature": 0,
-            "max_tokens": 1, "stream": true, "stream_options": {"include_usage": true}
-        });
+        let cold_body = ChatCompletionRequest {
+            temperature: Some(0.0),
+            max_tokens: Some(1),
+            stream: Some(true),
+            stream_options: Some(StreamOptions {
+                include_usage: Some(true),
+            }),
+            ..crate::client::request(&args.model, &round_messages(&args, &answers[..1]))
+        };
         let target = Target {
             client: client.clone(),
-            endpoint: format!(
-                "{}/v1/chat/completions",
-                args.cold_url.trim_end_matches('/')
-            ),
-            api_key: None,
+            endpoint: Endpoint::server(&args.cold_url, None),
             stream: true,
         };
         let cold = target.send(&cold_body).await?;
         println!("\n2. Round-2 time to first token");
         println!(
             "reused prefix (round 2 above):         {} ms",
-            rounds[1]["ttft_ms"]
+            ttft(&rounds[1])
         );
         println!(
             "cold prefill of the same prompt:       {:.0} ms  ({} prompt tokens)",
             cold.ttft.unwrap_or(f64::NAN) * 1000.0,
-            rounds[1]["prompt_tokens"]
+            rounds[1].prompt_tokens
         );
     }
 
     let (server_loop, server_wall) =
         post(&client, &args.cold_url, &body(&args, &first, args.rounds)).await?;
-    let server_rounds = rounds_of(&server_loop)?;
+    let server_rounds = rounds_of(server_loop)?;
     let mut answers = Vec::new();
     let mut client_rounds = Vec::new();
     let start = Instant::now();
     for _ in 0..server_rounds.len() {
-        let (v, _) = post(
+        let (reply, _) = post(
             &client,
             &args.cold_url,
             &body(&args, &round_messages(&args, &answers), 1),
         )
         .await?;
-        answers.push(
-            v["choices"][0]["message"]["content"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-        );
-        client_rounds.extend(rounds_of(&v)?);
+        answers.push(reply.content().unwrap_or_default().to_string());
+        client_rounds.extend(rounds_of(reply)?);
     }
     let client_wall = start.elapsed().as_secs_f64();
     println!(
@@ -178,19 +170,19 @@ pub async fn run(args: BenchRefineSpec) -> anyhow::Result<()> {
     println!("round  server: prompt_tok  compl_tok  ttft_ms  round_ms   client: prompt_tok  compl_tok  ttft_ms  round_ms  same");
     let mut same = server_rounds.len() == client_rounds.len();
     for (s, c) in server_rounds.iter().zip(&client_rounds) {
-        same &= s["content"] == c["content"];
+        same &= s.content == c.content;
         println!(
             "{:>5}  {:>18}  {:>9}  {:>7}  {:>8}  {:>18}  {:>9}  {:>7}  {:>8}  {}",
-            s["round"],
-            s["prompt_tokens"],
-            s["completion_tokens"],
-            s["ttft_ms"],
-            s["elapsed_ms"],
-            c["prompt_tokens"],
-            c["completion_tokens"],
-            c["ttft_ms"],
-            c["elapsed_ms"],
-            s["content"] == c["content"]
+            s.round,
+            s.prompt_tokens,
+            s.completion_tokens,
+            ttft(s),
+            s.elapsed_ms,
+            c.prompt_tokens,
+            c.completion_tokens,
+            ttft(c),
+            c.elapsed_ms,
+            s.content == c.content
         );
     }
     println!("server loop, one request:      {server_wall:.2} s");

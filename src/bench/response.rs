@@ -1,16 +1,13 @@
-//! What OpenAI-style response payloads mean for the benchmark: which stream
-//! chunks carry tokens, where usage and errors are, and the per-stream timing
+//! What stream chunks mean for the benchmark: which carry tokens, and the per-stream timing
 //! tally that turns chunk arrival times into TTFT and inter-token gaps.
 
 use std::time::Instant;
 
 use anyhow::{anyhow, bail};
-use serde_json::Value;
 
-use super::sse::SseEvent;
-
-/// How much of an error body to keep in a message.
-const MAX_ERROR_BODY_CHARS: usize = 300;
+use crate::client::error::{error_message, truncate};
+use crate::client::sse::SseEvent;
+use crate::client::Chunk;
 
 /// Timings and token count of one successful request, in seconds.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,7 +30,7 @@ pub struct StreamTally {
     last_token: Option<Instant>,
     itl: Vec<f64>,
     /// `refinement.round` of the last token chunk (ptr-server tags every chunk with it).
-    last_round: Option<u64>,
+    last_round: Option<u32>,
     token_events: u64,
     usage_tokens: Option<u64>,
 }
@@ -54,20 +51,19 @@ impl StreamTally {
 
     /// Records one event received at `at`; `Ok(true)` once the stream is done.
     pub fn observe(&mut self, event: SseEvent, at: Instant) -> anyhow::Result<bool> {
-        let data = match event {
-            SseEvent::Done => return Ok(true),
-            SseEvent::Data(data) => data,
-        };
-        let chunk: Value = serde_json::from_str(&data)
-            .map_err(|e| anyhow!("invalid JSON in stream ({e}): {}", truncate(&data)))?;
-        if let Some(message) = error_message(&chunk) {
+        if event.is_done() {
+            return Ok(true);
+        }
+        let chunk: Chunk = serde_json::from_str(&event.data)
+            .map_err(|e| anyhow!("invalid JSON in stream ({e}): {}", truncate(&event.data)))?;
+        if let Some(message) = error_message(chunk.error.as_ref()) {
             bail!("error in stream: {message}");
         }
-        if let Some(tokens) = completion_tokens(&chunk) {
+        if let Some(tokens) = chunk.usage.and_then(|u| u.completion_tokens) {
             self.usage_tokens = Some(tokens);
         }
         if carries_token(&chunk) && !is_round_header(&chunk) {
-            let round = chunk["refinement"]["round"].as_u64();
+            let round = chunk.refinement.map(|r| r.round);
             self.token_events += 1;
             match self.last_token {
                 Some(last) if round == self.last_round => {
@@ -96,65 +92,44 @@ impl StreamTally {
     }
 }
 
-/// Whether `choices[0].delta` holds visible or reasoning text. `reasoning` is
-/// the field name newer vLLM releases use for `reasoning_content`.
-fn carries_token(chunk: &Value) -> bool {
-    let delta = &chunk["choices"][0]["delta"];
-    ["content", "reasoning_content", "reasoning"]
-        .iter()
-        .any(|&field| delta[field].as_str().is_some_and(|text| !text.is_empty()))
+/// Whether `choices[0].delta` holds visible or reasoning text.
+fn carries_token(chunk: &Chunk) -> bool {
+    chunk.delta().is_some_and(|d| {
+        [&d.content, &d.reasoning_content, &d.reasoning]
+            .into_iter()
+            .any(|text| text.as_deref().is_some_and(|t| !t.is_empty()))
+    })
 }
 
 /// Whether the chunk is ptr-server's `[Round k]` header that opens an earlier round inside
 /// `reasoning_content`: a marker the server writes, not a generated token.
-fn is_round_header(chunk: &Value) -> bool {
-    chunk["refinement"]["round"].is_u64()
-        && chunk["choices"][0]["delta"]["reasoning_content"]
-            .as_str()
+fn is_round_header(chunk: &Chunk) -> bool {
+    chunk.refinement.is_some()
+        && chunk
+            .delta()
+            .and_then(|d| d.reasoning_content.as_deref())
             .and_then(|t| t.strip_prefix("[Round "))
             .and_then(|t| t.strip_suffix("]\n"))
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// `usage.completion_tokens`, when the payload has it.
-pub fn completion_tokens(json: &Value) -> Option<u64> {
-    json["usage"]["completion_tokens"].as_u64()
-}
-
-/// The message of an OpenAI error envelope (`{"error": {"message": …}}`), a bare
-/// `{"error": "…"}`, or else the raw `error` value; `None` without a non-null `error`.
-pub fn error_message(json: &Value) -> Option<String> {
-    let error = json.get("error").filter(|error| !error.is_null())?;
-    let message = error["message"].as_str().or_else(|| error.as_str());
-    Some(message.map_or_else(|| truncate(&error.to_string()), str::to_owned))
-}
-
-/// A short message for an error response body, JSON envelope or plain text.
-pub fn describe_error_body(body: &str) -> String {
-    serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|json| error_message(&json))
-        .unwrap_or_else(|| truncate(body.trim()))
-}
-
-/// `text` cut to [`MAX_ERROR_BODY_CHARS`] characters, for error messages.
-pub fn truncate(text: &str) -> String {
-    match text.char_indices().nth(MAX_ERROR_BODY_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
 
     fn data(value: Value) -> SseEvent {
-        SseEvent::Data(value.to_string())
+        raw(&value.to_string())
+    }
+
+    fn raw(data: &str) -> SseEvent {
+        SseEvent {
+            event: None,
+            data: data.to_owned(),
+        }
     }
 
     fn delta(field: &str, text: &str) -> SseEvent {
@@ -176,7 +151,7 @@ mod tests {
         assert!(!tally.observe(delta("content", "Hi"), ms(130)).expect("ok"));
         let usage = json!({"choices": [], "usage": {"completion_tokens": 5}});
         assert!(!tally.observe(data(usage), ms(140)).expect("ok"));
-        assert!(tally.observe(SseEvent::Done, ms(150)).expect("ok"));
+        assert!(tally.observe(raw("[DONE]"), ms(150)).expect("ok"));
         let sample = tally.finish(ms(160));
         assert!((sample.ttft.expect("saw tokens") - 0.1).abs() < 1e-9);
         assert_eq!(sample.itl.len(), 1);
@@ -230,29 +205,7 @@ mod tests {
             .observe(data(json!({"error": {"message": "boom"}})), Instant::now())
             .expect_err("error chunk");
         assert!(err.to_string().contains("boom"));
-        let bad = SseEvent::Data("{not json".to_owned());
+        let bad = raw("{not json");
         assert!(tally.observe(bad, Instant::now()).is_err());
-    }
-
-    #[test]
-    fn error_bodies_are_described_briefly() {
-        assert_eq!(
-            describe_error_body(r#"{"error":{"message":"no such model"}}"#),
-            "no such model"
-        );
-        assert_eq!(
-            describe_error_body(r#"{"error":"overloaded"}"#),
-            "overloaded"
-        );
-        assert_eq!(
-            describe_error_body(r#"{"error":null,"x":1}"#),
-            r#"{"error":null,"x":1}"#
-        );
-        assert_eq!(describe_error_body(" Bad Gateway \n"), "Bad Gateway");
-        let long = "é".repeat(1000);
-        assert_eq!(
-            describe_error_body(&long).chars().count(),
-            MAX_ERROR_BODY_CHARS + 1
-        );
     }
 }

@@ -8,13 +8,14 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
-use serde_json::{json, Value};
+use anyhow::{bail, Context};
+use serde_json::Value;
 
 use super::{RoundsMode, SystemSpec};
-use crate::bench::response::{describe_error_body, error_message};
+use crate::client::{ClientOptions, Completion, Endpoint};
 use crate::engine::{ChatMessage, Role};
 use crate::refine::layout;
+use crate::wire::{ChatCompletionRequest, RefinementParams};
 
 /// A round can take minutes on a slow CPU model; a server that answers nothing for this long is
 /// considered gone.
@@ -42,16 +43,16 @@ pub struct Decoding {
 
 /// An HTTP client for every system of a run.
 pub struct Client {
-    http: reqwest::Client,
+    http: crate::client::Client,
 }
 
 impl Client {
     pub fn new() -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .context("building the HTTP client")?;
+        let http = crate::client::Client::new(ClientOptions {
+            connect_timeout: Some(Duration::from_secs(10)),
+            timeout: Some(REQUEST_TIMEOUT),
+            ..ClientOptions::default()
+        })?;
         Ok(Self { http })
     }
 
@@ -79,17 +80,18 @@ impl Client {
             let earlier: Vec<&str> = answers.iter().map(|a| a.content.as_str()).collect();
             let messages = layout::round_messages(base, &earlier, &decoding.instruction);
             let start = Instant::now();
-            let v = self.post(system, body(system, &messages, decoding)).await?;
-            let choice = &v["choices"][0];
-            let content = choice["message"]["content"].as_str().with_context(|| {
+            let reply = self
+                .post(system, &body(system, &messages, decoding))
+                .await?;
+            let content = reply.content().with_context(|| {
                 format!("round {round}: the response has no `choices[0].message.content`")
             })?;
             answers.push(RoundAnswer {
-                messages,
                 content: content.to_string(),
-                finish_reason: choice["finish_reason"].as_str().map(String::from),
-                completion_tokens: v["usage"]["completion_tokens"].as_u64(),
+                finish_reason: reply.finish_reason().map(String::from),
+                completion_tokens: reply.completion_tokens(),
                 elapsed_ms: start.elapsed().as_millis() as u64,
+                messages,
             });
         }
         Ok(answers)
@@ -101,83 +103,69 @@ impl Client {
         base: &[ChatMessage],
         decoding: &Decoding,
     ) -> anyhow::Result<Vec<RoundAnswer>> {
-        let mut request = body(system, base, decoding);
-        request["refinement"] = json!({
-            "rounds": decoding.rounds, "instruction": decoding.instruction, "early_stop": false
-        });
-        let v = self.post(system, request).await?;
-        let rounds = v["refinement"]["rounds"]
-            .as_array()
-            .context("the response has no `refinement.rounds`: is the endpoint a ptr-server?")?;
-        if rounds.len() != decoding.rounds as usize {
+        let request = ChatCompletionRequest {
+            refinement: Some(RefinementParams {
+                rounds: Some(decoding.rounds.into()),
+                instruction: Some(decoding.instruction.clone()),
+                early_stop: Some(false),
+                ..RefinementParams::default()
+            }),
+            ..body(system, base, decoding)
+        };
+        let report =
+            self.post(system, &request).await?.refinement.context(
+                "the response has no `refinement.rounds`: is the endpoint a ptr-server?",
+            )?;
+        if report.rounds.len() != decoding.rounds as usize {
             bail!(
                 "the server ran {} of {} rounds (stop_reason {})",
-                rounds.len(),
+                report.rounds.len(),
                 decoding.rounds,
-                v["refinement"]["stop_reason"]
+                report.stop_reason
             );
         }
         let mut answers: Vec<RoundAnswer> = Vec::new();
-        for r in rounds {
+        for r in report.rounds {
             let earlier: Vec<&str> = answers.iter().map(|a| a.content.as_str()).collect();
             answers.push(RoundAnswer {
                 messages: layout::round_messages(base, &earlier, &decoding.instruction),
-                content: r["content"]
-                    .as_str()
-                    .context("a round has no `content`")?
-                    .to_string(),
-                finish_reason: r["finish_reason"].as_str().map(String::from),
-                completion_tokens: r["completion_tokens"].as_u64(),
-                elapsed_ms: r["elapsed_ms"].as_u64().unwrap_or(0),
+                content: r.content,
+                finish_reason: Some(r.finish_reason),
+                completion_tokens: Some(r.completion_tokens.into()),
+                elapsed_ms: r.elapsed_ms,
             });
         }
         Ok(answers)
     }
 
-    async fn post(&self, system: &SystemSpec, body: Value) -> anyhow::Result<Value> {
-        let url = format!(
-            "{}/v1/chat/completions",
-            system.endpoint.trim_end_matches('/')
-        );
-        let mut request = self.http.post(&url).json(&body);
-        if let Some(key) = &system.api_key {
-            request = request.bearer_auth(key);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("POST {url}"))?;
-        let status = response.status();
-        let text = response.text().await.context("reading the response body")?;
-        if !status.is_success() {
-            bail!("HTTP {status} from {url}: {}", describe_error_body(&text));
-        }
-        let v: Value =
-            serde_json::from_str(&text).map_err(|e| anyhow!("invalid JSON from {url}: {e}"))?;
-        if let Some(message) = error_message(&v) {
-            bail!("error from {url}: {message}");
-        }
-        Ok(v)
+    async fn post(
+        &self,
+        system: &SystemSpec,
+        request: &ChatCompletionRequest,
+    ) -> anyhow::Result<Completion> {
+        let endpoint = Endpoint::server(&system.endpoint, system.api_key.clone());
+        Ok(self.http.complete(&endpoint, request).await?)
     }
 }
 
 /// A plain, non-streaming chat-completions body.
-fn body(system: &SystemSpec, messages: &[ChatMessage], decoding: &Decoding) -> Value {
-    json!({
-        "model": system.model,
-        "messages": wire_messages(messages),
-        "max_tokens": decoding.max_tokens,
-        "temperature": decoding.temperature,
-        "stream": false,
-    })
+fn body(
+    system: &SystemSpec,
+    messages: &[ChatMessage],
+    decoding: &Decoding,
+) -> ChatCompletionRequest {
+    ChatCompletionRequest {
+        max_tokens: Some(decoding.max_tokens.into()),
+        temperature: Some(decoding.temperature),
+        stream: Some(false),
+        ..crate::client::request(&system.model, messages)
+    }
 }
 
-/// Messages as OpenAI JSON.
+/// Messages as OpenAI JSON, as `items.jsonl` records them.
 pub fn wire_messages(messages: &[ChatMessage]) -> Value {
-    messages
-        .iter()
-        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-        .collect()
+    serde_json::to_value(crate::client::wire_messages(messages))
+        .expect("messages serialize to JSON: this is a bug")
 }
 
 /// The user turn of round 1.

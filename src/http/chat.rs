@@ -14,12 +14,12 @@ use super::extract::ApiJson;
 use super::sse::{request_id, StreamGuard};
 use super::state::AppState;
 use super::validate::validate;
-use super::wire::{
+use crate::error::{ApiError, ErrorEnvelope, ErrorKind};
+use crate::refine::{RefineEvent, RefineSummary, Refiner, RoundRecord};
+use crate::wire::{
     AssistantMessage, ChatCompletion, ChatCompletionRequest, ChatStreamEvent, Choice,
     RefinementReport, RoundReport, Usage,
 };
-use crate::error::{ApiError, ErrorEnvelope, ErrorKind};
-use crate::refine::{RefineEvent, RefineSummary, Refiner, RoundRecord};
 
 impl From<&RoundRecord> for RoundReport {
     fn from(r: &RoundRecord) -> Self {

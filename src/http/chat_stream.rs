@@ -14,9 +14,9 @@ use serde::Serialize;
 
 use super::completion::{fingerprint, round_header, CompletionMeta, ROUND_END};
 use super::sse::StreamGuard;
-use super::wire::{ChatCompletionChunk, ChunkChoice, ChunkDelta, RoundTag, Usage};
 use crate::error::ApiError;
 use crate::refine::RefineEvent;
+use crate::wire::{ChatCompletionChunk, ChunkChoice, ChunkDelta, RoundTag, Usage};
 
 fn data<T: Serialize>(value: &T) -> Event {
     Event::default()

@@ -8,8 +8,8 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::wire;
 use crate::error::{ErrorBody, ErrorEnvelope};
+use crate::wire;
 
 struct BearerAuth;
 

@@ -84,7 +84,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::wire::ChatCompletionRequest;
+    use crate::wire::ChatCompletionRequest;
 
     #[test]
     fn names_the_field_of_the_wrong_type() {

@@ -1,5 +1,5 @@
-//! The HTTP layer: routes, extractors, validation, OpenAI wire types, SSE, auth and metrics
-//! middleware. [`router`] builds the one `Router` that both `serve` and the tests use.
+//! The HTTP layer: routes, extractors, validation, SSE, auth and metrics middleware, over the
+//! OpenAI wire types of [`crate::wire`]. [`router`] builds the one `Router` that both `serve` and the tests use.
 
 pub mod admin;
 mod auth;
@@ -14,7 +14,6 @@ mod refinements;
 mod sse;
 pub mod state;
 mod validate;
-pub mod wire;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;

@@ -7,9 +7,9 @@ use axum::Json;
 use serde_json::json;
 
 use super::state::AppState;
-use super::wire::{ModelCard, ModelList};
 use crate::error::{ApiError, ErrorEnvelope, ErrorKind};
 use crate::models::ModelError;
+use crate::wire::{ModelCard, ModelList};
 
 /// Liveness: 200 while the process serves HTTP.
 #[utoipa::path(get, path = "/health", tag = "operations",

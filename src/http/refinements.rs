@@ -13,12 +13,12 @@ use super::extract::ApiJson;
 use super::sse::{request_id, StreamGuard};
 use super::state::AppState;
 use super::validate::validate;
-use super::wire::{
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::refine::{RefineEvent, Refiner};
+use crate::wire::{
     ChatCompletionRequest, RefinementCompletedEvent, RefinementStreamEvent, RoundCompletedEvent,
     RoundDeltaEvent, RoundStartedEvent, Usage,
 };
-use crate::error::{ApiError, ErrorEnvelope};
-use crate::refine::{RefineEvent, Refiner};
 
 fn named<T: Serialize>(name: &str, value: &T) -> Event {
     Event::default()

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use super::state::{Admission, AppState};
-use super::wire::{ChatCompletionRequest, InputContent, InputMessage, StopField};
 use crate::engine::{ChatMessage, Engine, GenerationRequest, Role, Sampling};
 use crate::error::{ApiError, ErrorKind};
 use crate::refine::{PlanAsk, RefinePlan};
+use crate::wire::{ChatCompletionRequest, InputContent, InputMessage, StopField};
 
 /// Most stop strings, as in the OpenAI API.
 const MAX_STOP: usize = 4;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{JobContext, JobFailure, JobRunner};
+use super::{JobContext, JobFailure, JobRunner, SpecError};
 use crate::eval::{EvalSpec, Progress, ProgressSink, RoundsMode, SystemSpec, TaskInput, TaskKind};
 use crate::store::{FileStatus, NewEvent, NewFile};
 
@@ -79,13 +79,10 @@ fn server_rounds() -> String {
     "server".into()
 }
 
-/// A spec error naming the field.
-pub type SpecError = (String, String);
-
 impl EvalJobSpec {
     /// Checks what needs no lookup.
     pub fn check(&self) -> Result<RoundsMode, SpecError> {
-        let e = |p: &str, m: &str| Err((p.to_string(), m.to_string()));
+        let e = |p: &str, m: &str| Err(SpecError::new(p, m));
         if self.tasks.is_empty() {
             return e("tasks", "`tasks` needs at least one {task, file}");
         }
@@ -127,24 +124,22 @@ impl EvalJobSpec {
         ] {
             if let Some(v) = var {
                 if std::env::var(v).is_err() {
-                    return Err((
-                        p.to_string(),
-                        format!("the server has no environment variable `{v}`"),
-                    ));
+                    let message = format!("the server has no environment variable `{v}`");
+                    return Err(SpecError::new(p, message));
                 }
             }
         }
         for (i, c) in self.more_systems.iter().enumerate() {
             if c.model.trim().is_empty() {
-                return Err((
+                return Err(SpecError::new(
                     format!("more_systems[{i}].model"),
-                    "`model` must not be empty".into(),
+                    "`model` must not be empty",
                 ));
             }
             if c.endpoint.is_some() || c.api_key_env.is_some() {
-                return Err((
+                return Err(SpecError::new(
                     format!("more_systems[{i}].endpoint"),
-                    "`more_systems` are models of this server".into(),
+                    "`more_systems` are models of this server",
                 ));
             }
         }
@@ -239,11 +234,7 @@ impl JobRunner for EvalRunner {
     async fn run(&self, ctx: JobContext) -> Result<(), JobFailure> {
         let spec: EvalJobSpec = serde_json::from_value(ctx.job.spec.clone())
             .map_err(|e| JobFailure::failed("invalid_spec", e.to_string()))?;
-        let mode = spec.check().map_err(|(p, m)| JobFailure::Failed {
-            code: "invalid_request".into(),
-            message: m,
-            param: Some(p),
-        })?;
+        let mode = spec.check()?;
         let self_url =
             self.self_url.lock().expect("lock").clone().ok_or_else(|| {
                 JobFailure::failed("not_ready", "the server is not listening yet")

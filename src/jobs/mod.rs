@@ -11,9 +11,11 @@ pub mod eval;
 pub mod finetune;
 mod manager;
 pub mod pipeline;
+mod spec_error;
 
 pub use context::{JobContext, Stop};
 pub use manager::JobManager;
+pub use spec_error::SpecError;
 
 use serde_json::{json, Value};
 

@@ -105,33 +105,8 @@ pub fn assert_error(
     err.clone()
 }
 
-/// One SSE event: its name (if any) and data.
-#[derive(Debug, Clone)]
-pub struct SseEvent {
-    pub event: Option<String>,
-    pub data: String,
-}
-
-/// Splits an SSE body into events, skipping comments.
-pub fn parse_sse(body: &str) -> Vec<SseEvent> {
-    body.split("\n\n")
-        .filter_map(|block| {
-            let mut event = None;
-            let mut data = Vec::new();
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("event:") {
-                    event = Some(v.trim().to_string());
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data.push(v.strip_prefix(' ').unwrap_or(v).to_string());
-                }
-            }
-            (!data.is_empty()).then(|| SseEvent {
-                event,
-                data: data.join("\n"),
-            })
-        })
-        .collect()
-}
+/// SSE bodies are read with the client's own parser.
+pub use ptr_server::client::sse::parse as parse_sse;
 
 /// The value of one un-labelled or labelled series in Prometheus text, if present.
 pub fn metric(text: &str, series: &str) -> Option<f64> {

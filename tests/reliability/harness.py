@@ -24,6 +24,9 @@ SOCKET_TIMEOUT = 120
 QUICK_ANSWER_TIMEOUT = 10
 SETTLE_TIMEOUT = 15
 SHUTDOWN_GRACE = 120
+# The main server's admin token: schemathesis sends it on every call, so the admin routes
+# (/admin/v1) are fuzzed behind their auth, not answered 404 (admin API off) or 401.
+ADMIN_TOKEN = "reliability-admin-token"
 PROMPTS = [
     "Name three primary colors.",
     "Write one sentence about cats.",

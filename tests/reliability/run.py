@@ -2,8 +2,8 @@
 """ptr-server reliability suite: a live server on the real default model, on a free loopback port.
 
 Phases (each one's failures are collected; the run exits 1 if there is any):
-  1. schemathesis against openapi/openapi.json: no 5xx, responses (JSON and SSE events) match the
-     schema;
+  1. schemathesis against openapi/openapi.json, /v1 and /admin/v1 (with the admin token): no 5xx,
+     responses (JSON and SSE events) match the schema;
   2. load at 4x --max-concurrent: every attempt is a 200 or a quick 429 with Retry-After, nothing
      hangs; plain, streaming and refinement requests mixed; RSS before and after;
   3. clients that disconnect mid-stream and mid-refinement: the in-flight and engine gauges go
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True  # no __pycache__ in the tree for the sibling modules below
-from harness import CLIENTS, MAX_CONCURRENT, Failures, Server
+from harness import ADMIN_TOKEN, CLIENTS, MAX_CONCURRENT, Failures, Server
 from shutdown import grace_phase, sigterm_phase
 from traffic import disconnect_phase, load_phase, schemathesis_phase
 
@@ -130,7 +130,8 @@ def main() -> int:
     try:
         server = Server(binary, work, "main", "--max-concurrent", str(MAX_CONCURRENT),
                         "--default-max-tokens", "16", "--max-rounds", "3",
-                        "--request-timeout-secs", "120", "--shutdown-grace-secs", "5")
+                        "--request-timeout-secs", "120", "--shutdown-grace-secs", "5",
+                        "--admin-token", ADMIN_TOKEN)
         st = schemathesis_phase(server, work, mode, seed, fail)
         load = load_phase(server, mode, seed, fail)
         disc = disconnect_phase(server, mode, seed, fail)

@@ -15,8 +15,8 @@ import threading
 import time
 from pathlib import Path
 
-from harness import (CLIENT_ERRORS, CLIENTS, MAX_CONCURRENT, PROMPTS, QUICK_ANSWER_TIMEOUT,
-                     REQUEST_TIMEOUT, ROOT, SETTLE_TIMEOUT, SOCKET_TIMEOUT, Failures, Server,
+from harness import (ADMIN_TOKEN, CLIENT_ERRORS, CLIENTS, MAX_CONCURRENT, PROMPTS,
+                     QUICK_ANSWER_TIMEOUT, REQUEST_TIMEOUT, ROOT, SETTLE_TIMEOUT, SOCKET_TIMEOUT, Failures, Server,
                      busy, chat_stream_problem, get, metric, open_post, read_events, round_of,
                      refinement_stream_problem, settle, wait_until)
 
@@ -32,6 +32,8 @@ def schemathesis_phase(server: Server, work: Path, mode: dict, seed: int, fail: 
             "--checks", "not_a_server_error,response_schema_conformance",
             "--phases", mode["st_phases"], "--max-examples", str(mode["st_examples"]),
             "--workers", "1", "--seed", str(seed),
+            # The admin token on every call: /v1 has no API keys here, and it opens /admin/v1.
+            "--header", f"Authorization: Bearer {ADMIN_TOKEN}",
             "--request-timeout", str(REQUEST_TIMEOUT), "--generation-database", "none",
             "--continue-on-failure", "--no-color", "--suppress-health-check", "all",
             "--report", "junit", "--report-junit-path", str(work / "schemathesis-junit.xml")]

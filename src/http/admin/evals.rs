@@ -34,7 +34,8 @@ pub async fn create(
 ) -> Result<Json<Value>, ApiError> {
     let admin = state.admin()?;
     let key = idempotency_key(&headers)?;
-    spec.check().map_err(|(p, m)| ApiError::invalid(p, m))?;
+    spec.check()
+        .map_err(|e| ApiError::invalid(e.param, e.message))?;
     check_tasks(admin, &spec.tasks, "tasks").await?;
     let systems = std::iter::once(("model".to_string(), &spec.model, &spec.endpoint))
         .chain(

@@ -46,7 +46,8 @@ pub async fn accept(
     spec: PipelineSpec,
     key: Option<String>,
 ) -> Result<crate::store::JobRow, ApiError> {
-    spec.check().map_err(|(p, m)| ApiError::invalid(p, m))?;
+    spec.check()
+        .map_err(|e| ApiError::invalid(e.param, e.message))?;
     let tuned = admin
         .tuned
         .as_ref()

@@ -8,11 +8,11 @@ use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::http::wire::{component, exactly, json_text};
 use crate::jobs::dataset::input::InputFormat;
 use crate::jobs::dataset::spec::{FilterSpec, RoleSpec};
 use crate::jobs::eval::{CompareSystem, EvalTask};
 use crate::jobs::finetune::spec::{Method, PtrSettings};
+use crate::wire::{component, exactly, json_text};
 
 /// `POST /files`: a `multipart/form-data` body.
 #[derive(ToSchema)]

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde_json::{json, Value};
 
+use crate::client::{Client, ClientOptions, Endpoint};
 use crate::engine::{ChatMessage, Engine, EngineEvent, GenerationRequest, Sampling};
+use crate::wire::ChatCompletionRequest;
 
 /// A finished generation.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,25 +24,24 @@ pub struct Generated {
 pub enum Generator {
     Local(Arc<dyn Engine>),
     Remote {
-        client: reqwest::Client,
-        base_url: String,
+        client: Client,
+        endpoint: Endpoint,
         model: String,
-        api_key: Option<String>,
     },
 }
 
 impl Generator {
     /// A remote endpoint (`base_url` ends before `/chat/completions`).
     pub fn remote(base_url: &str, model: &str, api_key: Option<String>) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(600))
-            .build()
-            .expect("an HTTP client with a timeout builds: this is a bug");
+        let client = Client::new(ClientOptions {
+            timeout: Some(Duration::from_secs(600)),
+            ..ClientOptions::default()
+        })
+        .expect("an HTTP client with a timeout builds: this is a bug");
         Self::Remote {
             client,
-            base_url: base_url.trim_end_matches('/').to_string(),
+            endpoint: Endpoint::api(base_url, api_key),
             model: model.to_string(),
-            api_key,
         }
     }
 
@@ -55,20 +55,9 @@ impl Generator {
             Self::Local(engine) => local(engine.as_ref(), messages, sampling).await,
             Self::Remote {
                 client,
-                base_url,
+                endpoint,
                 model,
-                api_key,
-            } => {
-                remote(
-                    client,
-                    base_url,
-                    model,
-                    api_key.as_deref(),
-                    messages,
-                    sampling,
-                )
-                .await
-            }
+            } => remote(client, endpoint, model, messages, sampling).await,
         }
     }
 }
@@ -102,58 +91,33 @@ async fn local(
 }
 
 async fn remote(
-    client: &reqwest::Client,
-    base_url: &str,
+    client: &Client,
+    endpoint: &Endpoint,
     model: &str,
-    api_key: Option<&str>,
     messages: &[ChatMessage],
     sampling: &Sampling,
 ) -> Result<Generated, String> {
-    let messages: Vec<Value> = messages
-        .iter()
-        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-        .collect();
-    let mut body = json!({
-        "model": model, "messages": messages, "temperature": sampling.temperature,
-        "max_tokens": sampling.max_tokens, "stream": false,
-    });
-    if let Some(p) = sampling.top_p {
-        body["top_p"] = json!(p);
-    }
-    let mut request = client
-        .post(format!("{base_url}/chat/completions"))
-        .json(&body);
-    if let Some(key) = api_key {
-        request = request.bearer_auth(key);
-    }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| format!("{base_url}: {e}"))?;
-    let status = response.status();
-    let v: Value = response
-        .json()
-        .await
-        .map_err(|e| format!("{base_url}: not JSON ({status}): {e}"))?;
-    if !status.is_success() {
-        let msg = v
-            .pointer("/error/message")
-            .and_then(Value::as_str)
-            .unwrap_or("no message");
-        return Err(format!("{base_url} answered {status}: {msg}"));
-    }
-    let text = v
-        .pointer("/choices/0/message/content")
-        .and_then(Value::as_str)
-        .ok_or_else(|| format!("{base_url}: no choices[0].message.content in the answer"))?;
-    let count = |k: &str| {
-        v.pointer(&format!("/usage/{k}"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0) as u32
+    let request = ChatCompletionRequest {
+        temperature: Some(sampling.temperature),
+        top_p: sampling.top_p,
+        max_tokens: Some(sampling.max_tokens.into()),
+        stream: Some(false),
+        ..crate::client::request(model, messages)
     };
+    let reply = client
+        .complete(endpoint, &request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = reply.content().ok_or_else(|| {
+        format!(
+            "{}: no choices[0].message.content in the answer",
+            endpoint.url()
+        )
+    })?;
+    let count = |n: Option<u64>| n.unwrap_or(0) as u32;
     Ok(Generated {
         text: text.to_string(),
-        prompt_tokens: count("prompt_tokens"),
-        completion_tokens: count("completion_tokens"),
+        prompt_tokens: count(reply.usage.and_then(|u| u.prompt_tokens)),
+        completion_tokens: count(reply.completion_tokens()),
     })
 }

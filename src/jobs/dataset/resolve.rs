@@ -37,10 +37,7 @@ pub struct Resolver {
 }
 
 fn err(param: &str, message: impl Into<String>) -> SpecError {
-    SpecError {
-        param: param.into(),
-        message: message.into(),
-    }
+    SpecError::new(param, message)
 }
 
 async fn file(store: &Arc<Store>, id: &str, param: &str) -> Result<Vec<u8>, SpecError> {

@@ -91,11 +91,7 @@ impl JobRunner for DatasetRunner {
             r = self.resolver.resolve(&spec, &ctx.store, true) => r,
             _ = ctx.stopped() => return ctx.check(),
         };
-        let Resolved { queries, roles } = resolved.map_err(|e| JobFailure::Failed {
-            code: "invalid_request".into(),
-            message: e.message,
-            param: Some(e.param),
-        })?;
+        let Resolved { queries, roles } = resolved?;
         let job_id = ctx.job.id.clone();
         let existing = ctx.store.call(move |s| s.records(&job_id)).await?;
         let done: HashSet<&str> = existing.iter().map(|r| r.custom_id.as_str()).collect();

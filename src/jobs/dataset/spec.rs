@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::input::InputFormat;
+pub use crate::jobs::SpecError;
 
 /// The dataset job's request body.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -96,18 +97,8 @@ fn default_concurrency() -> usize {
     2
 }
 
-/// A spec error naming the field.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SpecError {
-    pub param: String,
-    pub message: String,
-}
-
 fn err(param: &str, message: impl Into<String>) -> SpecError {
-    SpecError {
-        param: param.into(),
-        message: message.into(),
-    }
+    SpecError::new(param, message)
 }
 
 impl FilterSpec {

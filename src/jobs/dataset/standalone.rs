@@ -64,10 +64,7 @@ pub async fn run(
             })?;
             spec.input_file = file.id;
             spec.metadata = Some(json!({"cli_key": key}));
-            resolver
-                .resolve(&spec, &store, true)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}: {}", e.param, e.message))?;
+            resolver.resolve(&spec, &store, true).await?;
             manager
                 .create(JobKind::Dataset, serde_json::to_value(&spec)?, Some(key))
                 .await?

@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 mod child;
+mod failure;
 mod models;
 mod relay;
 mod runner;

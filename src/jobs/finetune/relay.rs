@@ -6,6 +6,7 @@
 use serde_json::json;
 
 use super::checkpoint::{self, Checkpoint};
+use super::failure::Failure;
 use super::spec::FineTuneSpec;
 use super::tuned_model_id;
 use crate::jobs::{JobContext, JobFailure};
@@ -110,7 +111,7 @@ impl<'a> Relay<'a> {
             Event::Phase { message } => {
                 ctx.event(NewEvent::info(message).with_data(data)).await?;
             }
-            Event::Error { message } => return Err(JobFailure::failed("trainer_failed", message)),
+            Event::Error { message } => return Err(Failure::Trainer.with(message)),
             Event::Done(outputs) => self.done = Some(outputs),
             // The kill that follows a stop is what the job reports.
             Event::Stopped { .. } => {}

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::child::{log_tail, Trainer};
+use super::failure::Failure;
 use super::relay::Relay;
 use super::spec::FineTuneSpec;
 use super::{tuned_model_id, TunedModels};
@@ -30,10 +31,6 @@ pub struct FineTuneRunner {
 /// Longest a paused trainer may take to end its step and save a checkpoint.
 const PAUSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
-fn failed(code: &str, message: impl Into<String>) -> JobFailure {
-    JobFailure::failed(code, message)
-}
-
 #[async_trait::async_trait]
 impl JobRunner for FineTuneRunner {
     fn resumable(&self) -> bool {
@@ -42,15 +39,15 @@ impl JobRunner for FineTuneRunner {
 
     async fn run(&self, ctx: JobContext) -> Result<(), JobFailure> {
         let spec: FineTuneSpec = serde_json::from_value(ctx.job.spec.clone())
-            .map_err(|e| failed("invalid_spec", e.to_string()))?;
+            .map_err(|e| Failure::InvalidSpec.with(e.to_string()))?;
         let dir = self.jobs_dir.join(&ctx.job.id);
         std::fs::create_dir_all(&dir)
-            .map_err(|e| failed("io_error", format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| Failure::Io.with(format!("cannot create {}: {e}", dir.display())))?;
         let base = self
             .models
             .base_gguf(&spec.model)
             .await
-            .map_err(|e| failed("invalid_model", e))?;
+            .map_err(|e| Failure::InvalidModel.with(e))?;
         let training = ctx.store.blob_path(&spec.training_file);
         let validation = spec
             .validation_file
@@ -67,14 +64,14 @@ impl JobRunner for FineTuneRunner {
             &config_path,
             serde_json::to_vec_pretty(&config).expect("JSON serialises"),
         )
-        .map_err(|e| failed("io_error", e.to_string()))?;
+        .map_err(|e| Failure::Io.with(e.to_string()))?;
         ctx.patch(
             json!({"hyperparameters": spec.resolved_hyperparameters(), "trained_tokens": null}),
         )
         .await?;
         let log = dir.join("trainer.log");
         let mut trainer = Trainer::spawn(&self.exe, &config_path, &log, self.device)
-            .map_err(|e| failed("trainer_failed", format!("cannot start the trainer: {e}")))?;
+            .map_err(|e| Failure::Trainer.with(format!("cannot start the trainer: {e}")))?;
         let mut relay = Relay::new(&ctx, &spec);
         loop {
             let report = tokio::select! {
@@ -97,7 +94,7 @@ impl JobRunner for FineTuneRunner {
                     ctx.event(NewEvent::info(format!("Trainer stopped ({stop:?}); checkpoints are kept"))).await?;
                     return ctx.check();
                 }
-                r = trainer.next() => r.map_err(|e| failed("trainer_failed", e.to_string()))?,
+                r = trainer.next() => r.map_err(|e| Failure::Trainer.with(e.to_string()))?,
             };
             let Some(event) = report else { break };
             if let Err(e) = relay.take(event).await {
@@ -106,16 +103,13 @@ impl JobRunner for FineTuneRunner {
             }
         }
         if let Err(e) = trainer.wait().await {
-            return Err(failed(
-                "trainer_failed",
-                format!("{e}: {}", log_tail(&log, 5)),
-            ));
+            return Err(Failure::Trainer.with(format!("{e}: {}", log_tail(&log, 5))));
         }
         let Some(done) = &relay.done else {
-            return Err(failed(
-                "trainer_failed",
-                format!("the trainer ended without a result: {}", log_tail(&log, 5)),
-            ));
+            return Err(Failure::Trainer.with(format!(
+                "the trainer ended without a result: {}",
+                log_tail(&log, 5)
+            )));
         };
         self.finish(&ctx, &spec, done, relay.trained_tokens).await
     }
@@ -133,7 +127,7 @@ impl FineTuneRunner {
         let mut result_files = Vec::new();
         for path in [&done.metrics_csv, &done.loss_curve] {
             let content = std::fs::read(path)
-                .map_err(|e| failed("io_error", format!("{}: {e}", path.display())))?;
+                .map_err(|e| Failure::Io.with(format!("{}: {e}", path.display())))?;
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
@@ -157,7 +151,7 @@ impl FineTuneRunner {
         self.models
             .register(&id, merged, &spec.model, &ctx.job.id, spec.ptr.rounds)
             .await
-            .map_err(|e| failed("register_failed", e))?;
+            .map_err(|e| Failure::Register.with(e))?;
         ctx.patch(json!({"fine_tuned_model": id, "result_files": result_files, "trained_tokens": trained_tokens, "adapter_dir": done.adapter_dir})).await?;
         ctx.event(NewEvent::info(format!(
             "New fine-tuned model created: {id}"

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
+use crate::jobs::SpecError;
+
 /// `POST /fine_tuning/jobs`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -85,18 +87,8 @@ impl Default for PtrSettings {
     }
 }
 
-/// A spec error naming the field.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SpecError {
-    pub param: String,
-    pub message: String,
-}
-
 fn err(param: &str, message: impl Into<String>) -> SpecError {
-    SpecError {
-        param: param.into(),
-        message: message.into(),
-    }
+    SpecError::new(param, message)
 }
 
 /// A number, or `"auto"` (→ `None`).

@@ -74,7 +74,7 @@ impl JobRunner for PipelineRunner {
             };
             let body = spec
                 .fine_tune_spec(variant, &file)
-                .map_err(|(p, m)| failed("invalid_spec", format!("{p}: {m}")))?;
+                .map_err(|e| failed("invalid_spec", e.to_string()))?;
             let body = serde_json::to_value(body).expect("a fine-tuning spec serialises");
             let name = format!("fine_tune-{}", variant.name);
             let job = stage(&ctx, JobKind::FineTune, &name, body).await?;

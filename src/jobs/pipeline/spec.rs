@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use crate::jobs::dataset::DatasetSpec;
 use crate::jobs::eval::{CompareSystem, EvalJobSpec, EvalTask};
 use crate::jobs::finetune::FineTuneSpec;
+use crate::jobs::SpecError;
 
 /// `POST /pipelines`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -88,17 +89,15 @@ fn max_tokens() -> u32 {
     256
 }
 
-/// A spec error: the field it names and what is wrong.
-pub type SpecError = (String, String);
-
-fn at(prefix: &str, (param, message): SpecError) -> SpecError {
-    (format!("{prefix}.{param}"), message)
+/// `e` with its field under `prefix`.
+fn at(prefix: &str, e: SpecError) -> SpecError {
+    SpecError::new(format!("{prefix}.{}", e.param), e.message)
 }
 
 impl PipelineSpec {
     /// Checks what needs no lookup, including every stage's request as it will be made.
     pub fn check(&self) -> Result<(), SpecError> {
-        let e = |p: &str, m: &str| Err((p.to_string(), m.to_string()));
+        let e = |p: &str, m: &str| Err(SpecError::new(p, m));
         if self.model.trim().is_empty() {
             return e("model", "`model` must name the model to tune");
         }
@@ -116,7 +115,7 @@ impl PipelineSpec {
                     "name files of PTR records in `import_files` instead",
                 );
             }
-            d.check().map_err(|x| at("dataset", (x.param, x.message)))?;
+            d.check().map_err(|x| at("dataset", x))?;
         }
         if self.fine_tuning.contains_key("suffix") {
             return e(
@@ -129,25 +128,22 @@ impl PipelineSpec {
         }
         for (i, v) in self.variants.iter().enumerate() {
             if self.variants[..i].iter().any(|w| w.name == v.name) {
-                return Err((
+                return Err(SpecError::new(
                     format!("variants[{i}].name"),
                     format!("two variants are named `{}`", v.name),
                 ));
             }
             self.fine_tune_spec(v, "file-pipeline")
-                .and_then(|s| {
-                    s.check()
-                        .map_err(|x| at("fine_tuning", (x.param, x.message)))
-                })
-                .map_err(|(p, m)| {
-                    let p = match p.as_str() {
+                .and_then(|s| s.check().map_err(|x| at("fine_tuning", x)))
+                .map_err(|e| {
+                    let param = match e.param.as_str() {
                         "fine_tuning.suffix" => format!("variants[{i}].name"),
                         "fine_tuning.ptr.thought_weight" if v.thought_weight.is_some() => {
                             format!("variants[{i}].thought_weight")
                         }
-                        _ => p,
+                        _ => e.param,
                     };
-                    (p, m)
+                    SpecError::new(param, e.message)
                 })?;
         }
         let placeholders: Vec<String> = self.variants.iter().map(|v| v.name.clone()).collect();
@@ -170,14 +166,14 @@ impl PipelineSpec {
         body.insert("suffix".into(), json!(variant.name));
         let ptr = body.entry("ptr").or_insert_with(|| json!({}));
         let Some(ptr) = ptr.as_object_mut() else {
-            return Err(("fine_tuning.ptr".into(), "`ptr` must be an object".into()));
+            return Err(SpecError::new("fine_tuning.ptr", "`ptr` must be an object"));
         };
         if let Some(w) = variant.thought_weight {
             ptr.insert("thought_weight".into(), json!(w));
         }
         ptr.insert("load_on_success".into(), json!(true));
         serde_json::from_value(Value::Object(body))
-            .map_err(|e| ("fine_tuning".to_string(), e.to_string()))
+            .map_err(|e| SpecError::new("fine_tuning", e.to_string()))
     }
 
     /// The eval job: the base model, then each tuned model, on the same items.
@@ -295,7 +291,7 @@ mod tests {
             for (k, x) in patch.as_object().unwrap() {
                 v[k] = x.clone();
             }
-            assert_eq!(spec(v).check().unwrap_err().0, param, "{patch}");
+            assert_eq!(spec(v).check().unwrap_err().param, param, "{patch}");
         }
     }
 

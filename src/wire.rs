@@ -2,6 +2,10 @@
 //! the payloads of the native `/v1/refinements` events, and the shape of one SSE event of each
 //! stream for the OpenAPI document. Numbers a client may get wrong are parsed wide (`i64`) so
 //! validation, not the JSON parser, names the field and the limit; the schema states the limits.
+//!
+//! The server ([`crate::http`]) reads requests and writes responses in these types; the client
+//! ([`crate::client`]) writes the same requests (fields left `None` are not sent) and reads the
+//! rounds of a refinement back in them.
 
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::extensions::Extensions;
@@ -10,7 +14,7 @@ use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
 /// `POST /v1/chat/completions` and `POST /v1/refinements` body. Unknown fields are ignored.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Default, Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "model": "smollm2-135m-instruct",
     "messages": [{"role": "user", "content": "What is the capital of France?"}],
@@ -19,58 +23,58 @@ use utoipa::{PartialSchema, ToSchema};
 }))]
 pub struct ChatCompletionRequest {
     /// Model id from `/v1/models`; the server's default model when left out.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     #[schema(min_items = 1)]
     pub messages: Vec<InputMessage>,
     /// 0 (greedy, deterministic) to 2. Default 1.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 0.0, maximum = 2.0)]
     pub temperature: Option<f64>,
     /// In (0, 1]. Default 1.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(exclusive_minimum = 0.0, maximum = 1.0)]
     pub top_p: Option<f64>,
     /// Most tokens per round (legacy name).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1)]
     pub max_tokens: Option<i64>,
     /// Most tokens per round; wins over `max_tokens`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1)]
     pub max_completion_tokens: Option<i64>,
     /// Up to 4 stop strings.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<StopField>,
     /// Accepted for compatibility. mistral.rs 0.8.1 has no per-request seed: greedy requests
     /// (temperature 0) are deterministic whatever the seed; sampled ones are not reproducible.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
     /// Only 1 is supported.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, maximum = 1)]
     pub n: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
     /// Progressive refinement settings (ptr-server extension).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refinement: Option<RefinementParams>,
 }
 
 /// One input message.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InputMessage {
     /// `system`, `developer`, `user` or `assistant`.
     #[schema(pattern = "^(system|developer|user|assistant)$")]
     pub role: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<InputContent>,
 }
 
 /// Message content: a string or an array of text parts.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum InputContent {
     Text(String),
@@ -78,46 +82,46 @@ pub enum InputContent {
 }
 
 /// One content part; only `text` parts are supported.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ContentPart {
     #[serde(rename = "type")]
     pub kind: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
 }
 
 /// `stop`: one string or a list.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum StopField {
     One(String),
     Many(Vec<String>),
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StreamOptions {
     /// Send a last chunk with `usage` summed over all rounds.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_usage: Option<bool>,
 }
 
 /// The `refinement` extension. Each field defaults to the model's setting in models.toml.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"rounds": 3, "instruction": "Please further think about and give me a more precise and professional answer.", "early_stop": true, "max_total_tokens": 2048}))]
 pub struct RefinementParams {
     /// Rounds to run, 1 (plain completion) up to the server's cap.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1)]
     pub rounds: Option<i64>,
     /// The user turn that asks for another round.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_length = 1, max_length = 4000, pattern = "\\S")]
     pub instruction: Option<String>,
     /// Stop when a round repeats the previous one (`converged`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stop: Option<bool>,
     /// Budget of generated tokens over all rounds (`budget`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1)]
     pub max_total_tokens: Option<i64>,
 }
@@ -178,7 +182,7 @@ pub struct AssistantMessage {
 }
 
 /// The rounds of one request.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RefinementReport {
     pub rounds: Vec<RoundReport>,
     /// `rounds_done`, `converged`, `budget` or `length`.
@@ -186,7 +190,7 @@ pub struct RefinementReport {
 }
 
 /// One round of a refinement.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RoundReport {
     pub round: u32,
     pub content: String,
@@ -241,7 +245,7 @@ pub struct ChunkDelta {
     pub reasoning: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 pub struct RoundTag {
     pub round: u32,
 }

@@ -1,19 +1,26 @@
-//! An incremental parser for the `data:` payloads of a Server-Sent Events stream.
+//! An incremental parser for a Server-Sent Events stream: the one the client reads OpenAI chat
+//! streams and ptr-server's named refinement events with.
 //!
-//! Network reads split the stream at arbitrary byte offsets — mid-line, even mid
-//! UTF-8 character — so the parser buffers bytes and only looks at complete
-//! lines. It follows the SSE rules that matter for OpenAI-style streams: `data:`
-//! lines of one event are joined with `\n` and dispatched at the blank line that
-//! ends the event; comment lines (`:`) and other fields (`event:`, `id:`, …) are
-//! ignored; `\r\n` line endings are accepted. The payload `[DONE]` ends the stream.
+//! Network reads split the stream at arbitrary byte offsets — mid-line, even mid UTF-8
+//! character — so the parser buffers bytes and only looks at complete lines. It follows the SSE
+//! rules that matter here: `data:` lines of one event are joined with `\n` and dispatched, with
+//! the event's `event:` name, at the blank line that ends the event; comment lines (`:`) and
+//! other fields (`id:`, `retry:`) are ignored; `\r\n` line endings are accepted.
 
-/// One dispatched SSE event, as far as the benchmark cares.
+/// One dispatched SSE event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SseEvent {
-    /// The (joined) `data:` payload of one event.
-    Data(String),
-    /// The `data: [DONE]` sentinel that OpenAI-compatible servers send last.
-    Done,
+pub struct SseEvent {
+    /// The `event:` name, if the event has one.
+    pub event: Option<String>,
+    /// The (joined) `data:` payload.
+    pub data: String,
+}
+
+impl SseEvent {
+    /// Whether this is the `data: [DONE]` sentinel that OpenAI-compatible servers send last.
+    pub fn is_done(&self) -> bool {
+        self.data.trim() == "[DONE]"
+    }
 }
 
 /// Buffers raw stream bytes and yields complete events.
@@ -21,8 +28,18 @@ pub enum SseEvent {
 pub struct SseParser {
     /// Bytes after the last complete line.
     pending: Vec<u8>,
+    /// The `event:` name of the event in progress.
+    event: Option<String>,
     /// `data:` lines of the event in progress.
     data: Option<String>,
+}
+
+/// Every event of a whole stream body.
+pub fn parse(body: &str) -> Vec<SseEvent> {
+    let mut parser = SseParser::new();
+    let mut events = parser.push(body.as_bytes());
+    events.extend(parser.finish());
+    events
 }
 
 impl SseParser {
@@ -61,27 +78,26 @@ impl SseParser {
             self.dispatch(events);
             return;
         }
-        let Some(value) = line.strip_prefix("data:") else {
-            // Comments (":keep-alive") and other fields carry nothing we measure.
-            return;
-        };
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
         let value = value.strip_prefix(' ').unwrap_or(value);
-        match &mut self.data {
-            Some(data) => {
-                data.push('\n');
-                data.push_str(value);
-            }
-            None => self.data = Some(value.to_owned()),
+        match field {
+            "data" => match &mut self.data {
+                Some(data) => {
+                    data.push('\n');
+                    data.push_str(value);
+                }
+                None => self.data = Some(value.to_owned()),
+            },
+            "event" => self.event = Some(value.to_owned()),
+            // Comments (":keep-alive", an empty field name) and other fields carry nothing here.
+            _ => {}
         }
     }
 
     fn dispatch(&mut self, events: &mut Vec<SseEvent>) {
+        let event = self.event.take();
         if let Some(data) = self.data.take() {
-            if data.trim() == "[DONE]" {
-                events.push(SseEvent::Done);
-            } else {
-                events.push(SseEvent::Data(data));
-            }
+            events.push(SseEvent { event, data });
         }
     }
 }
@@ -91,7 +107,10 @@ mod tests {
     use super::*;
 
     fn data(s: &str) -> SseEvent {
-        SseEvent::Data(s.to_owned())
+        SseEvent {
+            event: None,
+            data: s.to_owned(),
+        }
     }
 
     #[test]
@@ -100,8 +119,9 @@ mod tests {
         let events = p.push(b"data: {\"a\":1}\n\ndata:{\"b\":2}\n\ndata: [DONE]\n\n");
         assert_eq!(
             events,
-            vec![data("{\"a\":1}"), data("{\"b\":2}"), SseEvent::Done]
+            vec![data("{\"a\":1}"), data("{\"b\":2}"), data("[DONE]")]
         );
+        assert!(events[2].is_done() && !events[0].is_done());
         assert!(p.finish().is_empty());
     }
 
@@ -127,10 +147,14 @@ mod tests {
     }
 
     #[test]
-    fn ignores_comments_and_other_fields_and_accepts_crlf() {
-        let mut p = SseParser::new();
-        let events = p.push(b": keep-alive\r\n\r\nevent: message\r\nid: 7\r\ndata: hi\r\n\r\n");
-        assert_eq!(events, vec![data("hi")]);
+    fn keeps_event_names_ignores_comments_and_accepts_crlf() {
+        let events =
+            parse(": keep-alive\r\n\r\nevent: round.delta\r\nid: 7\r\ndata: hi\r\n\r\ndata: x\n\n");
+        let named = SseEvent {
+            event: Some("round.delta".into()),
+            data: "hi".into(),
+        };
+        assert_eq!(events, vec![named, data("x")], "a name lasts one event");
     }
 
     #[test]
@@ -143,6 +167,6 @@ mod tests {
     fn finish_flushes_an_unterminated_event() {
         let mut p = SseParser::new();
         assert!(p.push(b"data: {\"x\":1}\n\ndata: [DONE]").len() == 1);
-        assert_eq!(p.finish(), vec![SseEvent::Done]);
+        assert_eq!(p.finish(), vec![data("[DONE]")]);
     }
 }

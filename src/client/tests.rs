@@ -1,0 +1,110 @@
+//! The client against ptr-server's own router on the scripted engine, over a real socket.
+
+use super::*;
+use crate::engine::fake::{FakeEngine, FakeLoader};
+use crate::engine::Role;
+use crate::http::{AppState, Limits};
+use crate::wire::{RefinementParams, StreamOptions};
+
+const MODEL: &str = "fake-model";
+
+/// Serves one scripted model; returns the base URL.
+async fn serve(keys: &[String]) -> String {
+    let engine = FakeEngine::scripted(MODEL, &["First.", "Second."]);
+    let state = AppState::new(
+        FakeLoader::serving(engine).await,
+        Limits::default(),
+        4,
+        keys,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, crate::router(state)).await });
+    format!("http://{addr}")
+}
+
+fn question(model: &str) -> ChatCompletionRequest {
+    ChatCompletionRequest {
+        max_tokens: Some(16),
+        temperature: Some(0.0),
+        ..request(model, &[ChatMessage::new(Role::User, "Hi?")])
+    }
+}
+
+fn client() -> Client {
+    Client::new(ClientOptions::default()).unwrap()
+}
+
+#[tokio::test]
+async fn completes_and_reads_the_rounds() {
+    let base = serve(&[]).await;
+    let two_rounds = ChatCompletionRequest {
+        refinement: Some(RefinementParams {
+            rounds: Some(2),
+            early_stop: Some(false),
+            ..RefinementParams::default()
+        }),
+        ..question(MODEL)
+    };
+    let reply = client()
+        .complete(&Endpoint::server(&base, None), &two_rounds)
+        .await
+        .unwrap();
+    let rounds = reply
+        .refinement
+        .as_ref()
+        .expect("a ptr-server report")
+        .rounds
+        .clone();
+    assert_eq!(rounds.len(), 2);
+    assert_eq!(reply.content(), Some(rounds[1].content.as_str()));
+    assert!(reply.completion_tokens().is_some_and(|n| n > 0));
+}
+
+#[tokio::test]
+async fn streams_events_to_done() {
+    let base = serve(&[]).await;
+    let streamed = ChatCompletionRequest {
+        stream: Some(true),
+        stream_options: Some(StreamOptions {
+            include_usage: Some(true),
+        }),
+        ..question(MODEL)
+    };
+    let mut events = client()
+        .stream(&Endpoint::api(&format!("{base}/v1/"), None), &streamed)
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while let Some(read) = events.next_read().await {
+        seen.extend(read.unwrap());
+    }
+    seen.extend(events.finish());
+    assert!(seen.last().is_some_and(SseEvent::is_done), "{seen:?}");
+    let text: String = seen[..seen.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str::<Chunk>(&e.data).unwrap())
+        .filter_map(|c| c.delta().and_then(|d| d.content.clone()))
+        .collect();
+    assert_eq!(text, "First.");
+}
+
+#[tokio::test]
+async fn errors_name_the_status_and_the_servers_message() {
+    let base = serve(&["key-1".to_string()]).await;
+    let err = client()
+        .complete(&Endpoint::server(&base, None), &question(MODEL))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Status { status, .. } if status.as_u16() == 401),
+        "{err}"
+    );
+    let keyed = Endpoint::server(&base, Some("key-1".into()));
+    let err = client()
+        .complete(&keyed, &question("no-such-model"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("HTTP 404"), "{err}");
+    assert!(client().complete(&keyed, &question(MODEL)).await.is_ok());
+}
