@@ -1,7 +1,8 @@
 # The two commands of this project:
 #   make run    fetch the default model (first time) and serve it on 127.0.0.1:8080
 #   make test   install the test tools (OpenAI SDK venv), fetch the models, run every test, then
-#               the reliability suite's bounded form (its own venv with schemathesis)
+#               the reliability suite's bounded form (its own venv with schemathesis), then the
+#               console's browser test (chromium + Selenium)
 # Everything builds into one target dir outside the clone, with one optimised dependency profile.
 
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/ptr-server/target
@@ -29,10 +30,24 @@ $(VENV)/.installed:
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check "$(OPENAI_SDK)"
 	touch $@
 
-test: deps $(VENV)/.installed
+# The console's browser test (tests/browser/run.py): Debian's chromium and chromedriver, and
+# Selenium in its own venv.
+BROWSER_VENV ?= $(HOME)/.cache/ptr-server/venv-browser
+$(BROWSER_VENV)/.installed: tests/browser/requirements.txt
+	python3 -m venv $(BROWSER_VENV)
+	$(BROWSER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/browser/requirements.txt
+	touch $@
+
+.PHONY: browser-deps
+browser-deps: $(BROWSER_VENV)/.installed
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+test: deps $(VENV)/.installed browser-deps
 	cargo run --quiet -- fetch-model smollm2-135m-instruct all-minilm-l6-v2
 	PTR_TEST_PYTHON=$(VENV)/bin/python cargo test -- --test-threads=2
 	python3 tests/reliability/run.py --mode quick
+	$(BROWSER_VENV)/bin/python tests/browser/run.py --bin $(CARGO_TARGET_DIR)/debug/ptr-server
 
 # The reliability suite (tests/reliability/README.md) on a live server with the real default model:
 # schemathesis, load at 4x --max-concurrent, client disconnects, SIGTERM. RELIABILITY=quick is the

@@ -1,11 +1,13 @@
-//! The HTTP layer: routes, extractors, validation, SSE, auth and metrics middleware, over the
-//! OpenAI wire types of [`crate::wire`]. [`router`] builds the one `Router` that both `serve` and the tests use.
+//! The HTTP layer: routes, extractors, validation, SSE, auth and metrics middleware, and the web
+//! console, over the OpenAI wire types of [`crate::wire`]. [`router`] builds the one `Router` that
+//! both `serve` and the tests use.
 
 pub mod admin;
 mod auth;
 mod chat;
 mod chat_stream;
 mod completion;
+mod console;
 pub mod docs;
 mod extract;
 mod middleware;
@@ -79,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::METRICS, get(ops::metrics))
         .route(routes::OPENAPI, get(docs::openapi_json))
         .route(routes::DOCS, get(docs::docs_page))
+        .merge(console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state.clone(), middleware::track))

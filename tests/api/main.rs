@@ -3,6 +3,7 @@
 
 mod admin;
 mod common;
+mod console;
 mod errors;
 mod eval;
 mod fake_chat;
