@@ -93,6 +93,13 @@ PTR_MODEL_OUT ?= runs/$(basename $(notdir $(PTR_MODEL_SPEC)))
 ptr-model: deps
 	cargo run --quiet -- ptr-model --spec $(PTR_MODEL_SPEC) --out $(PTR_MODEL_OUT) $(ARGS)
 
+# The Q8_0 prefill kernel (patches/candle-core/0002) against the loop it replaces: its bit-identity
+# test, then a table of matmul times on SmolLM2's shapes (old ÷ new, interleaved in one process).
+.PHONY: bench-qmatmul
+bench-qmatmul: deps
+	cd bench/qmatmul && CARGO_TARGET_DIR=$(HOME)/.cache/ptr-server/target-qmatmul RUSTFLAGS="-C target-cpu=native" cargo test --release
+	cd bench/qmatmul && CARGO_TARGET_DIR=$(HOME)/.cache/ptr-server/target-qmatmul RUSTFLAGS="-C target-cpu=native" cargo run --release --quiet --bin bench $(ARGS)
+
 # --features cuda, for compute capability $(CUDA_COMPUTE_CAP) (90 = H100/H200), in its own target
 # dir; CUDA 13.0 from PyPI wheels, no GPU needed to build. Output: .dist/ptr-server-cuda.xz
 CUDA_COMPUTE_CAP ?= 90
