@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::models::check_id;
-use crate::refine::DEFAULT_INSTRUCTION;
+pub use crate::refine::RefinementDefaults;
 
 /// Why `models.toml` could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -42,31 +42,6 @@ pub struct WheelSpec {
     pub sha256: String,
     /// Path of the member inside the wheel (a zip archive).
     pub member: String,
-}
-
-/// Refinement settings a request inherits when its `refinement` object leaves them out.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RefinementDefaults {
-    /// Rounds per request; 1 is a plain completion.
-    pub rounds: u32,
-    /// The user turn that asks the model to think again.
-    pub instruction: String,
-    /// Stop when a round repeats the previous one.
-    pub early_stop: bool,
-    /// Generated-token budget across all rounds.
-    pub max_total_tokens: Option<u32>,
-}
-
-impl Default for RefinementDefaults {
-    fn default() -> Self {
-        Self {
-            rounds: 1,
-            instruction: DEFAULT_INSTRUCTION.to_string(),
-            early_stop: false,
-            max_total_tokens: None,
-        }
-    }
 }
 
 /// A model the server knows how to fetch (or find) and load.
@@ -524,7 +499,7 @@ member = "p/a.gguf"
         let reg = ModelRegistry::parse(ONE).unwrap();
         let r = &reg.default_model().refinement;
         assert_eq!(r.rounds, 1);
-        assert_eq!(r.instruction, DEFAULT_INSTRUCTION);
+        assert_eq!(r.instruction, crate::refine::DEFAULT_INSTRUCTION);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use super::{JobFailure, JobKind, JobManager};
-use crate::store::{JobRow, JobStatus, NewEvent, Store, StoreResult};
+use crate::store::{FileRow, FileStatus, JobRow, JobStatus, NewEvent, NewFile, Store, StoreResult};
 
 /// A request to stop a running job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +46,26 @@ impl JobContext {
         self.store.call(move |s| s.patch_state(&id, &patch)).await?;
         let _ = self.notify.send(self.job.id.clone());
         Ok(())
+    }
+
+    /// Stores `content` as a processed file of `purpose` (a job's result), named `filename`.
+    pub async fn store_file(
+        &self,
+        filename: String,
+        purpose: &'static str,
+        content: Vec<u8>,
+    ) -> StoreResult<FileRow> {
+        self.store
+            .call(move |s| {
+                s.insert_file(NewFile {
+                    filename: &filename,
+                    purpose,
+                    content: &content,
+                    status: FileStatus::Processed,
+                    status_details: None,
+                })
+            })
+            .await
     }
 
     /// The stop asked for, if any.

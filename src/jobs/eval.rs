@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::{JobContext, JobFailure, JobRunner, SpecError};
 use crate::eval::{EvalSpec, Progress, ProgressSink, RoundsMode, SystemSpec, TaskInput, TaskKind};
-use crate::store::{FileStatus, NewEvent, NewFile};
+use crate::store::NewEvent;
 
 /// `POST /evals/jobs`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -341,18 +341,7 @@ impl JobRunner for EvalRunner {
                 continue;
             };
             let file_name = format!("{}-{name}", ctx.job.id);
-            let row = ctx
-                .store
-                .call(move |s| {
-                    s.insert_file(NewFile {
-                        filename: &file_name,
-                        purpose: "evals",
-                        content: &content,
-                        status: FileStatus::Processed,
-                        status_details: None,
-                    })
-                })
-                .await?;
+            let row = ctx.store_file(file_name, "evals", content).await?;
             files.insert(name.to_string(), json!(row.id));
         }
         ctx.patch(json!({"result_files": files, "summary": report.tables, "failed_items": report.failed_items})).await?;

@@ -9,6 +9,8 @@
 //! [`RefineEvent`]s; the HTTP layer maps them to OpenAI chunks or named SSE events. Dropping the
 //! event stream stops the loop and the engine work at once.
 
+use serde::{Deserialize, Serialize};
+
 mod converge;
 pub mod layout;
 pub mod observe;
@@ -23,6 +25,31 @@ use crate::engine::{EngineError, FinishReason};
 /// The PTR authors' refinement instruction, used every round.
 pub const DEFAULT_INSTRUCTION: &str =
     "Please further think about and give me a more precise and professional answer.";
+
+/// Refinement settings a request inherits when its `refinement` object leaves them out.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RefinementDefaults {
+    /// Rounds per request; 1 is a plain completion.
+    pub rounds: u32,
+    /// The user turn that asks the model to think again.
+    pub instruction: String,
+    /// Stop when a round repeats the previous one.
+    pub early_stop: bool,
+    /// Generated-token budget across all rounds.
+    pub max_total_tokens: Option<u32>,
+}
+
+impl Default for RefinementDefaults {
+    fn default() -> Self {
+        Self {
+            rounds: 1,
+            instruction: DEFAULT_INSTRUCTION.to_string(),
+            early_stop: false,
+            max_total_tokens: None,
+        }
+    }
+}
 
 /// How a request is refined, after defaults and validation.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +80,7 @@ impl RefinePlan {
     /// is capped at `cap` (the server's limit; a requested count was checked against it).
     pub fn resolve(
         asked: PlanAsk,
-        defaults: crate::registry::RefinementDefaults,
+        defaults: RefinementDefaults,
         cap: u32,
         first_prompt_tokens: u32,
     ) -> Self {

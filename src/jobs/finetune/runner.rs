@@ -14,7 +14,7 @@ use super::relay::Relay;
 use super::spec::FineTuneSpec;
 use super::{tuned_model_id, TunedModels};
 use crate::jobs::{JobContext, JobFailure, JobRunner, Stop};
-use crate::store::{FileStatus, NewEvent, NewFile};
+use crate::store::NewEvent;
 use crate::train::report::Outputs;
 
 /// Runs fine-tuning jobs.
@@ -132,18 +132,7 @@ impl FineTuneRunner {
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
-            let row = ctx
-                .store
-                .call(move |s| {
-                    s.insert_file(NewFile {
-                        filename: &name,
-                        purpose: "fine-tune-results",
-                        content: &content,
-                        status: FileStatus::Processed,
-                        status_details: None,
-                    })
-                })
-                .await?;
+            let row = ctx.store_file(name, "fine-tune-results", content).await?;
             result_files.push(row.id);
         }
         let merged = done.merged_gguf.clone();

@@ -9,13 +9,22 @@ use std::path::Path;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::runner::Made;
 use super::spec::PipelineSpec;
 use crate::jobs::{JobContext, JobFailure};
-use crate::store::{FileStatus, NewFile, Store};
+use crate::store::{JobRow, Store};
 
 fn io(path: &Path, e: impl std::fmt::Display) -> JobFailure {
     JobFailure::failed("io_error", format!("{}: {e}", path.display()))
+}
+
+/// What the stages made: the report's input.
+#[derive(Clone)]
+pub struct Made {
+    pub records: Vec<JobRow>,
+    pub training_file: String,
+    /// Each variant's tuned model and its fine-tuning job, in the spec's order.
+    pub tuned: Vec<(String, JobRow)>,
+    pub eval: JobRow,
 }
 
 /// Writes the report into `dir` and stores its files; returns `{name: file id}`.
@@ -39,16 +48,7 @@ pub async fn write(
         let content = std::fs::read(&path).map_err(|e| io(&path, e))?;
         let file_name = format!("{}-{name}", ctx.job.id);
         let row = ctx
-            .store
-            .call(move |s| {
-                s.insert_file(NewFile {
-                    filename: &file_name,
-                    purpose: "pipeline-results",
-                    content: &content,
-                    status: FileStatus::Processed,
-                    status_details: None,
-                })
-            })
+            .store_file(file_name, "pipeline-results", content)
             .await?;
         files.insert(name, json!(row.id));
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::report;
+use super::report::{self, Made};
 use super::spec::{answers_only, PipelineSpec};
 use crate::jobs::finetune::TunedModels;
 use crate::jobs::{JobContext, JobFailure, JobKind, JobRunner};
@@ -21,15 +21,6 @@ pub struct PipelineRunner {
     pub models: Arc<dyn TunedModels>,
     /// `<data-dir>/pipelines`: one report folder per job.
     pub dir: PathBuf,
-}
-
-/// What the stages made, for the report.
-#[derive(Clone)]
-pub struct Made {
-    pub records: Vec<JobRow>,
-    pub training_file: String,
-    pub tuned: Vec<(String, JobRow)>,
-    pub eval: JobRow,
 }
 
 fn failed(code: &str, message: impl Into<String>) -> JobFailure {
