@@ -259,7 +259,7 @@ impl From<ModelError> for ApiError {
             ModelError::NotLoaded(_) => {
                 ApiError::new(ErrorKind::ModelNotLoaded, message).with_param("model")
             }
-            ModelError::AlreadyExists(_) | ModelError::Protected(_) => {
+            ModelError::AlreadyExists(_) | ModelError::Protected(_) | ModelError::NoFile { .. } => {
                 ApiError::new(ErrorKind::Conflict, message)
             }
             ModelError::Loading(_) => ApiError::new(ErrorKind::ModelLoading, message),

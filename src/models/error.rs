@@ -19,6 +19,9 @@ pub enum ModelError {
     /// The model is registered but not loaded.
     #[error("The model `{0}` is not loaded")]
     NotLoaded(String),
+    /// A `path` model whose file is not there (yet): nothing to load.
+    #[error("The model `{id}` has no weights yet: its file {path} does not exist (a `path` model of models.toml, made by another command such as `make ptr-model`)")]
+    NoFile { id: String, path: String },
     /// The model is being loaded.
     #[error("The model `{0}` is still loading; retry shortly")]
     Loading(String),

@@ -14,6 +14,12 @@ use crate::registry::ModelSpec;
 pub trait EngineLoader: Send + Sync {
     /// Loads the model; the error is a message for the log and the model's status.
     async fn load(&self, spec: &ModelSpec) -> Result<Arc<dyn Engine>, String>;
+
+    /// The file a model needs that is not there and that no fetch can bring (a `path` model
+    /// whose file another command makes): then there is nothing to try, and nothing failed.
+    fn missing_file(&self, _spec: &ModelSpec) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// Loads GGUF models into mistral.rs.
@@ -43,5 +49,9 @@ impl EngineLoader for MistralLoader {
             .await
             .map_err(|e| e.to_string())?;
         Ok(Arc::new(engine))
+    }
+
+    fn missing_file(&self, spec: &ModelSpec) -> Option<std::path::PathBuf> {
+        spec.path.clone().filter(|p| !p.is_file())
     }
 }

@@ -226,6 +226,16 @@ impl ModelManager {
                 Slot::Loading => return Err(ModelError::Loading(id.to_string())),
                 _ => {}
             }
+            if let Some(path) = self.loader.missing_file(&entry.spec) {
+                // Nothing to try: the model is failed (its status says why) and the caller is
+                // told which file to make.
+                let err = ModelError::NoFile {
+                    id: id.to_string(),
+                    path: path.display().to_string(),
+                };
+                entry.slot = Slot::Failed(err.to_string());
+                return Err(err);
+            }
             entry.epoch += 1;
             entry.slot = Slot::Loading;
             (entry.spec.clone(), entry.epoch)

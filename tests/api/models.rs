@@ -196,3 +196,36 @@ async fn request_metrics_are_labelled_by_model() {
     let series = format!("ptr_generated_tokens_total{{model=\"{FAKE}\"}}");
     assert_eq!(metric(&text, &series), Some(3.0), "{text}");
 }
+
+#[test]
+fn the_mistral_loader_names_a_path_models_missing_file_and_it_is_a_409() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "default_model = \"m\"\n[[model]]\nid = \"m\"\npath = \"{0}/m.gguf\"\n\
+         [[model]]\nid = \"later\"\npath = \"{0}/not-made-yet.gguf\"\n",
+        dir.path().display()
+    );
+    std::fs::write(dir.path().join("m.gguf"), b"x").unwrap();
+    let registry = ptr_server::registry::ModelRegistry::parse(&toml).unwrap();
+    let loader = ptr_server::models::MistralLoader {
+        cache: ptr_server::fetch::ModelCache::new(dir.path(), "python3"),
+        fetch: false,
+        options: ptr_server::engine::mistral::LoadOptions {
+            device: ptr_server::engine::DeviceSpec::Cpu,
+            max_num_seqs: 1,
+            prefix_cache_n: 0,
+            recycle_after: 0,
+        },
+    };
+    use ptr_server::models::EngineLoader;
+    assert_eq!(loader.missing_file(registry.get("m").unwrap()), None);
+    let missing = loader.missing_file(registry.get("later").unwrap()).unwrap();
+    assert!(missing.ends_with("not-made-yet.gguf"), "{missing:?}");
+    let err = ptr_server::models::ModelError::NoFile {
+        id: "later".into(),
+        path: missing.display().to_string(),
+    };
+    let api: ptr_server::error::ApiError = err.into();
+    assert_eq!(api.status(), axum::http::StatusCode::CONFLICT);
+    assert!(api.message.contains("not-made-yet.gguf"), "{}", api.message);
+}

@@ -93,6 +93,7 @@ pub async fn retrieve(
     responses(
         (status = 200, description = "The model, `loaded`", body = AdminModel),
         (status = 404, description = "No model with this id", body = ErrorEnvelope),
+        (status = 409, description = "A `path` model whose file does not exist (yet)", body = ErrorEnvelope),
         (status = 503, description = "The model failed to load", body = ErrorEnvelope),
         Unauthorized,
     ),
