@@ -121,8 +121,11 @@ pub async fn run(
 
 /// The items still to ask, as (system, task, item), and how many are done already.
 ///
-/// Item-major order (item 1 of every task and system, then item 2, …): a run stopped early by
-/// cancel or `time_limit` leaves every task and system with about as many items.
+/// Item-major in blocks: the first few items of every task on the first system, the same items on
+/// the next system, …, then the next block. A block holds about `concurrency` requests, so the
+/// requests in flight mostly go to one model and its engine batches them; a run stopped early by
+/// cancel or `time_limit` still leaves every task and system with about as many items (one block
+/// at most between them).
 fn pending<'a>(
     spec: &'a EvalSpec,
     tasks: &'a [LoadedTask<'a>],
@@ -131,21 +134,24 @@ fn pending<'a>(
     let mut todo = Vec::new();
     let mut done = 0;
     let longest = tasks.iter().map(|t| t.items.len()).max().unwrap_or(0);
-    for index in 0..longest {
-        for task in tasks {
-            let Some(item) = task.items.get(index) else {
-                continue;
-            };
-            for system in &spec.systems {
-                let key = ItemKey {
-                    system: system.label.clone(),
-                    task: task.input.kind,
-                    item: item.id.clone(),
-                };
-                if records.complete(&key, spec.rounds).is_some() {
-                    done += 1;
-                } else {
-                    todo.push((system, task, item));
+    let block = spec.concurrency.div_ceil(tasks.len().max(1)).max(1);
+    for first in (0..longest).step_by(block) {
+        for system in &spec.systems {
+            for index in first..(first + block).min(longest) {
+                for task in tasks {
+                    let Some(item) = task.items.get(index) else {
+                        continue;
+                    };
+                    let key = ItemKey {
+                        system: system.label.clone(),
+                        task: task.input.kind,
+                        item: item.id.clone(),
+                    };
+                    if records.complete(&key, spec.rounds).is_some() {
+                        done += 1;
+                    } else {
+                        todo.push((system, task, item));
+                    }
                 }
             }
         }

@@ -46,6 +46,10 @@ pub struct EvalJobSpec {
     /// Items asked at once (greedy answers do not depend on it on a ptr-server).
     #[serde(default = "one")]
     pub concurrency: usize,
+    /// Start no new item after this many minutes of a run; the report covers the items done
+    /// (items are asked item-major, so every task and system gets about as many).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limit_minutes: Option<f64>,
     pub metadata: Option<serde_json::Value>,
 }
 
@@ -100,6 +104,15 @@ impl EvalJobSpec {
         }
         if !(1..=64).contains(&self.concurrency) {
             return e("concurrency", "`concurrency` must be between 1 and 64");
+        }
+        if self
+            .time_limit_minutes
+            .is_some_and(|m| !(m.is_finite() && m > 0.0))
+        {
+            return e(
+                "time_limit_minutes",
+                "`time_limit_minutes` must be a positive number of minutes",
+            );
         }
         for (p, url) in [
             ("endpoint", &self.endpoint),
@@ -284,7 +297,9 @@ impl JobRunner for EvalRunner {
                 .clone()
                 .unwrap_or_else(|| crate::refine::DEFAULT_INSTRUCTION.to_string()),
             concurrency: spec.concurrency,
-            time_limit: None,
+            time_limit: spec
+                .time_limit_minutes
+                .map(|m| std::time::Duration::from_secs_f64(m * 60.0)),
             out: out.clone(),
         };
         let cancel = Arc::new(AtomicBool::new(false));

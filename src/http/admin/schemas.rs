@@ -151,6 +151,7 @@ pub struct EvalJob {
     pub instruction: Option<String>,
     pub rounds_mode: String,
     pub concurrency: usize,
+    pub time_limit_minutes: Option<f64>,
     pub metadata: Option<Value>,
     /// `done` and `total` items while it runs.
     pub progress: Option<Value>,

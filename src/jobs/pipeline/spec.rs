@@ -69,6 +69,9 @@ pub struct PipelineEval {
     /// Items asked at once.
     #[serde(default = "one")]
     pub concurrency: usize,
+    /// Start no new item after this many minutes; the report covers the items done, the same
+    /// items for every system but the last few.
+    pub time_limit_minutes: Option<f64>,
 }
 
 fn one() -> usize {
@@ -198,6 +201,7 @@ impl PipelineSpec {
             instruction: e.instruction.clone(),
             rounds_mode: "server".into(),
             concurrency: e.concurrency,
+            time_limit_minutes: e.time_limit_minutes,
             metadata: None,
         }
     }
