@@ -6,6 +6,8 @@
 //! - [`refine`] runs the refinement rounds of one request as a stream of events.
 //! - [`http`] turns those into OpenAI responses, chunks and named SSE events; [`error`] is the one
 //!   place errors become HTTP; [`metrics`] owns the Prometheus registry.
+//! - [`app`] assembles the application once ([`app::App::build`]: the model pool and the back
+//!   office of jobs) for every front-end.
 //! - [`cli`] is the command line: each subcommand's arguments and what it runs; [`config`] holds
 //!   the server's validated settings; [`server`] binds, loads models and shuts down gracefully;
 //!   [`bench`] load-tests any OpenAI-compatible server; [`eval`] scores refinement round by round
@@ -20,6 +22,7 @@
 //!   the CPU (a C check refuses a CPU that lacks it).
 //! - [`plot`] holds what the SVG charts (accuracy, similarity, loss) share.
 
+pub mod app;
 pub mod bench;
 pub mod chatfile;
 pub mod cli;

@@ -7,6 +7,8 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -34,12 +36,6 @@ pub struct Metrics {
     pub rounds_started: IntCounterVec,
     pub round_tokens: IntCounterVec,
     pub early_stops: IntCounterVec,
-    engine_active: IntGaugeVec,
-    engine_cancelled: IntCounterVec,
-    engine_recycles: IntCounterVec,
-    engine_continuations: IntCounterVec,
-    /// Engine counters are rewritten at each scrape; two scrapes must not interleave.
-    render_lock: Mutex<()>,
 }
 
 /// One model's generation series, resolved once per request.
@@ -229,36 +225,6 @@ impl Metrics {
                 "Refinements that ended before their last round, by reason",
                 &["model", "reason"],
             ),
-            engine_active: register(
-                &r,
-                IntGaugeVec::new(
-                    Opts::new(
-                        "ptr_engine_active_sequences",
-                        "Sequences the engine still holds",
-                    ),
-                    m,
-                )
-                .expect("valid gauge: this is a bug"),
-            ),
-            engine_cancelled: counter_vec(
-                &r,
-                "ptr_engine_cancelled_sequences_total",
-                "Sequences the engine stopped because their consumer left",
-                m,
-            ),
-            engine_recycles: counter_vec(
-                &r,
-                "ptr_engine_recycles_total",
-                "Fresh engines swapped in to free the prefix cache (CPU)",
-                m,
-            ),
-            engine_continuations: counter_vec(
-                &r,
-                "ptr_engine_token_continuations_total",
-                "Prompts sent as exact token ids continuing an earlier answer",
-                m,
-            ),
-            render_lock: Mutex::new(()),
             registry: r,
         }
     }
@@ -282,40 +248,107 @@ impl Metrics {
         }
     }
 
-    /// Prometheus text exposition, with the loaded engines' own counters read now. An engine's
-    /// counters are cumulative over its life; a reloaded model starts again from 0, which
-    /// Prometheus treats as a counter reset.
-    pub fn render(&self, engines: &[(String, StatsSnapshot)]) -> String {
-        let _render = self
-            .render_lock
-            .lock()
-            .expect("render lock poisoned: this is a bug");
-        self.engine_active.reset();
-        for counter in [
-            &self.engine_cancelled,
-            &self.engine_recycles,
-            &self.engine_continuations,
-        ] {
-            counter.reset();
-        }
-        for (model, s) in engines {
-            let l = [model.as_str()];
-            self.engine_active
-                .with_label_values(&l)
-                .set(s.active_sequences as i64);
-            for (counter, value) in [
-                (&self.engine_cancelled, s.cancelled_sequences),
-                (&self.engine_recycles, s.recycles),
-                (&self.engine_continuations, s.token_continuations),
-            ] {
-                counter.with_label_values(&l).inc_by(value);
-            }
-        }
+    /// Exports the engines' own counters, read from `engines` at each scrape.
+    pub fn watch_engines(
+        &self,
+        engines: impl Fn() -> Vec<(String, StatsSnapshot)> + Send + Sync + 'static,
+    ) {
+        self.registry
+            .register(Box::new(EngineCollector::new(Box::new(engines))))
+            .expect("unique metric names: this is a bug");
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
             .expect("text encoding cannot fail: this is a bug");
         String::from_utf8(out).expect("prometheus text is UTF-8: this is a bug")
+    }
+}
+
+/// The loaded engines' own counters as Prometheus series, read when scraped. An engine's counters
+/// are cumulative over its life; a reloaded model starts again from 0, which Prometheus treats as
+/// a counter reset.
+struct EngineCollector {
+    engines: Box<dyn Fn() -> Vec<(String, StatsSnapshot)> + Send + Sync>,
+    active: IntGaugeVec,
+    cancelled: IntCounterVec,
+    recycles: IntCounterVec,
+    continuations: IntCounterVec,
+    /// The series are rewritten at each scrape; two scrapes must not interleave.
+    scrape: Mutex<()>,
+}
+
+impl EngineCollector {
+    fn new(engines: Box<dyn Fn() -> Vec<(String, StatsSnapshot)> + Send + Sync>) -> Self {
+        let counter = |name: &str, help: &str| {
+            IntCounterVec::new(Opts::new(name, help), &["model"])
+                .expect("valid counter: this is a bug")
+        };
+        Self {
+            engines,
+            active: IntGaugeVec::new(
+                Opts::new(
+                    "ptr_engine_active_sequences",
+                    "Sequences the engine still holds",
+                ),
+                &["model"],
+            )
+            .expect("valid gauge: this is a bug"),
+            cancelled: counter(
+                "ptr_engine_cancelled_sequences_total",
+                "Sequences the engine stopped because their consumer left",
+            ),
+            recycles: counter(
+                "ptr_engine_recycles_total",
+                "Fresh engines swapped in to free the prefix cache (CPU)",
+            ),
+            continuations: counter(
+                "ptr_engine_token_continuations_total",
+                "Prompts sent as exact token ids continuing an earlier answer",
+            ),
+            scrape: Mutex::new(()),
+        }
+    }
+
+    fn counters(&self) -> [&IntCounterVec; 3] {
+        [&self.cancelled, &self.recycles, &self.continuations]
+    }
+}
+
+impl Collector for EngineCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        let mut descs = self.active.desc();
+        for c in self.counters() {
+            descs.extend(c.desc());
+        }
+        descs
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let _scrape = self
+            .scrape
+            .lock()
+            .expect("scrape lock poisoned: this is a bug");
+        self.active.reset();
+        self.counters().iter().for_each(|c| c.reset());
+        for (model, s) in (self.engines)() {
+            let l = [model.as_str()];
+            self.active
+                .with_label_values(&l)
+                .set(s.active_sequences as i64);
+            let values = [s.cancelled_sequences, s.recycles, s.token_continuations];
+            for (counter, value) in self.counters().into_iter().zip(values) {
+                counter.with_label_values(&l).inc_by(value);
+            }
+        }
+        let mut families = self.active.collect();
+        for c in self.counters() {
+            families.extend(c.collect());
+        }
+        families
     }
 }
 
@@ -333,14 +366,15 @@ mod tests {
             cancelled_sequences: 1,
             ..Default::default()
         };
-        let text = m.render(&[("m".into(), snap)]);
+        m.watch_engines(move || vec![("m".into(), snap)]);
+        let text = m.render();
         assert!(text.contains("ptr_http_requests_total{route=\"/health\",status=\"200\"} 1"));
         assert!(text.contains("ptr_generated_tokens_total{model=\"m\"} 3"));
         assert!(text.contains("ptr_engine_active_sequences{model=\"m\"} 2"));
         assert!(text.contains("# TYPE ptr_engine_cancelled_sequences_total counter"));
         assert!(text.contains("ptr_engine_cancelled_sequences_total{model=\"m\"} 1"));
         // A second scrape reports the same cumulative value, not twice it.
-        let text = m.render(&[("m".into(), snap)]);
+        let text = m.render();
         assert!(text.contains("ptr_engine_cancelled_sequences_total{model=\"m\"} 1"));
     }
 }

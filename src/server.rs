@@ -5,7 +5,6 @@
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,12 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::ServeConfig;
-use crate::engine::mistral::LoadOptions;
-use crate::engine::DeviceSpec;
-use crate::fetch::ModelCache;
 use crate::http::{router, AppState, Limits};
-use crate::models::{MistralLoader, ModelManager, RuntimeStore};
-use crate::registry::ModelRegistry;
 
 /// A running server.
 pub struct Server {
@@ -30,20 +24,6 @@ pub struct Server {
     served: JoinHandle<std::io::Result<()>>,
     /// How long running streams and jobs get to stop.
     grace: Duration,
-}
-
-/// The default model first, then each `--load` model once.
-fn models_to_load(config: &ServeConfig, models: &ModelManager) -> anyhow::Result<Vec<String>> {
-    let mut ids = vec![models.default_id().to_string()];
-    for id in &config.load {
-        models
-            .spec(id)
-            .with_context(|| format!("--load names `{id}`, which no registry declares"))?;
-        if !ids.contains(id) {
-            ids.push(id.clone());
-        }
-    }
-    Ok(ids)
 }
 
 fn limits(config: &ServeConfig) -> Limits {
@@ -60,58 +40,14 @@ fn limits(config: &ServeConfig) -> Limits {
 /// marked failed and the server keeps serving the others (`/ready` stays 503 while the default
 /// model is not serving).
 pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
-    config.validate().map_err(anyhow::Error::msg)?;
-    let registry = ModelRegistry::load(&config.source.models)?;
-    let cache = config.source.cache.clone();
-    if !config.fetch {
-        let spec = registry.default_model();
-        if !cache.path_of(spec).is_file() {
-            // Fail before binding: a server that can never become ready helps nobody.
-            cache.verify(spec)?;
-        }
-    }
-    let options = LoadOptions {
-        device: config.device,
-        max_num_seqs: config.max_num_seqs,
-        prefix_cache_n: config.prefix_cache,
-        // Only a CPU prefix cache grows without bound; nothing to free without one.
-        recycle_after: if config.device == DeviceSpec::Cpu && config.prefix_cache > 0 {
-            config.recycle_after
-        } else {
-            0
-        },
-    };
-    let loader = Arc::new(MistralLoader {
-        cache: cache.clone(),
-        fetch: config.fetch,
-        options,
-    });
-    let models = Arc::new(ModelManager::new(
-        &registry,
-        RuntimeStore::in_dir(&config.data_dir),
-        loader,
-        config
-            .max_concurrent_per_model
-            .unwrap_or(config.max_concurrent),
-    )?);
-    let to_load = models_to_load(&config, &models)?;
+    let app = crate::app::App::build(&config)?;
     let mut state = AppState::new(
-        models.clone(),
+        app.models.clone(),
         limits(&config),
         config.max_concurrent,
         &config.api_keys,
     );
-    if let Some(admin) = crate::http::admin::Admin::start(
-        &config.admin,
-        &config.data_dir,
-        models.clone(),
-        cache.clone(),
-        embedder_loader(registry.clone(), cache),
-        config.api_keys.first().cloned(),
-        config.device,
-    )? {
-        state = state.with_admin(admin);
-    }
+    state.admin = app.admin.clone();
     let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
@@ -125,12 +61,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
         };
         *admin.self_url.lock().expect("lock") = Some(format!("http://{host}:{}", addr.port()));
     }
-    tokio::spawn(async move {
-        for id in to_load {
-            // A failure is logged and shown in the model's status; the others still load.
-            let _ = models.load(&id).await;
-        }
-    });
+    app.load_models();
 
     let (stop, stopped) = watch::channel(false);
     let grace = Duration::from_secs(config.shutdown_grace_secs);
@@ -141,24 +72,6 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
         stop,
         served,
         grace,
-    })
-}
-
-/// The sentence embedder of the dataset job's consistency filter, fetched (hash-pinned) and
-/// loaded on first use.
-pub fn embedder_loader(
-    registry: ModelRegistry,
-    cache: ModelCache,
-) -> crate::jobs::dataset::EmbedderLoader {
-    Arc::new(move || {
-        let id = crate::embed::DEFAULT_EMBEDDER;
-        let spec = registry
-            .embedder(id)
-            .ok_or_else(|| format!("models.toml declares no embedder `{id}`"))?;
-        cache.ensure(spec).map_err(|e| e.to_string())?;
-        let embedder = crate::embed::Embedder::from_cache(&cache, spec, &mistralrs::Device::Cpu)
-            .map_err(|e| e.to_string())?;
-        Ok(Arc::new(embedder) as Arc<dyn crate::jobs::dataset::filter::TextEmbedder>)
     })
 }
 

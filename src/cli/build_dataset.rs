@@ -1,17 +1,23 @@
 //! `ptr-server build-dataset`: the dataset job run from a shell. The arguments become a
-//! [`DatasetSpec`], checked as the admin API checks one; [`standalone::run`] runs it.
+//! [`DatasetSpec`], checked as the admin API checks one; the job runs in the application core
+//! ([`crate::app::App`], no HTTP) with its store in `<out>/.state`, on local models (loaded from
+//! models.toml) or remote endpoints, with a progress bar (records, records per minute, acceptance
+//! rate); its outputs are exported into `<out>`. The same arguments again resume the same job.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use serde_json::json;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
+use super::serve::ServeArgs;
 use super::source::ModelSourceArgs;
+use crate::engine::DeviceSpec;
 use crate::jobs::dataset::input::InputFormat;
 use crate::jobs::dataset::spec::{DatasetSpec, FilterSpec, RoleSpec, DEFAULT_THRESHOLD};
-use crate::jobs::dataset::standalone;
-use crate::registry::ModelRegistry;
+use crate::jobs::JobKind;
+use crate::store::{FileStatus, JobStatus, NewFile};
 
 /// `build-dataset` arguments.
 #[derive(Debug, Clone, Args)]
@@ -59,9 +65,12 @@ pub struct BuildDatasetArgs {
     /// Import `ptr_sample` records as they are, generating nothing.
     #[arg(long)]
     pub import: bool,
-    /// Output folder.
+    /// Output folder (and the job store, `.state`: the resume point).
     #[arg(long, default_value = "dataset")]
     pub out: PathBuf,
+    /// Where the local models run: cpu, cuda[:N] or metal.
+    #[arg(long, env = "PTR_DEVICE", default_value = "cpu")]
+    pub device: DeviceSpec,
     #[command(flatten)]
     pub source: ModelSourceArgs,
 }
@@ -125,15 +134,143 @@ impl BuildDatasetArgs {
         }
         Ok(spec)
     }
+
+    /// The roles' models that run here (those without an endpoint).
+    fn local_models(&self) -> Vec<String> {
+        let roles = [
+            (&self.weak_model, &self.weak_url),
+            (&self.strong_model, &self.strong_url),
+        ];
+        let mut models: Vec<String> = Vec::new();
+        for (model, url) in roles {
+            if let (Some(m), None) = (model, url) {
+                if !models.contains(m) {
+                    models.push(m.clone());
+                }
+            }
+        }
+        models
+    }
+
+    /// The application's settings: `serve`'s defaults, this command's device and models, the
+    /// job store under `<out>/.state`, one job at a time.
+    fn config(&self) -> anyhow::Result<crate::config::ServeConfig> {
+        let mut config = ServeArgs::in_process(&self.source, self.device, self.local_models(), 1)?;
+        config.fetch = true;
+        config.data_dir = self.out.join(".state");
+        config.admin.admin_token = Some("build-dataset".into());
+        config.admin.max_running_jobs = 1;
+        Ok(config)
+    }
 }
 
 /// Runs `build-dataset`.
 pub async fn run(args: BuildDatasetArgs) -> anyhow::Result<()> {
-    let source = args.source.source();
-    let registry = ModelRegistry::load(&source.models)?;
-    let embedder = crate::server::embedder_loader(registry, source.cache.clone());
     let input = std::fs::read(&args.input)
         .with_context(|| format!("cannot read {}", args.input.display()))?;
-    let spec = args.spec()?;
-    standalone::run(spec, &input, &args.out, &source, embedder).await
+    let mut spec = args.spec()?;
+    let app = crate::app::App::build(&args.config()?)?;
+    let admin = app.admin.clone().context("no back office: this is a bug")?;
+    for model in args.local_models() {
+        eprintln!("loading {model} …");
+        app.models
+            .load(&model)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e} (or give its --weak-url/--strong-url)"))?;
+    }
+    let key = hex::encode(Sha256::digest(format!(
+        "{}{}",
+        hex::encode(Sha256::digest(&input)),
+        serde_json::to_string(&spec)?
+    )));
+    let job = match super::follow::earlier_job(&admin.store, "dataset", &key)? {
+        Some(job) => job,
+        None => {
+            let file = admin.store.insert_file(NewFile {
+                filename: "input",
+                purpose: "user_data",
+                content: &input,
+                status: FileStatus::Processed,
+                status_details: None,
+            })?;
+            spec.input_file = file.id;
+            spec.metadata = Some(json!({"cli_key": key}));
+            admin.datasets.resolve(&spec, &admin.store, true).await?;
+            admin
+                .jobs
+                .create(JobKind::Dataset, serde_json::to_value(&spec)?, Some(key))
+                .await?
+        }
+    };
+    let started = std::time::Instant::now();
+    let template = "{elapsed_precise} [{bar:30}] {pos}/{len} records · {msg}";
+    let job = super::follow::follow(&admin.jobs, &job.id, template, |job, bar| {
+        let counts = &job.state["request_counts"];
+        let get = |k: &str| counts[k].as_u64().unwrap_or(0);
+        bar.set_length(get("total"));
+        bar.set_position(get("completed"));
+        let minutes = (started.elapsed().as_secs_f64() / 60.0).max(1e-9);
+        let rate = get("accepted") as f64 / get("completed").max(1) as f64;
+        bar.set_message(format!(
+            "{:.1}/min · {:.0}% accepted · {} failed",
+            get("completed") as f64 / minutes,
+            rate * 100.0,
+            get("failed")
+        ));
+        Ok(())
+    })
+    .await?;
+    crate::jobs::dataset::export::export(&admin.store, &job, &args.out)?;
+    match job.status {
+        JobStatus::Succeeded => Ok(()),
+        s => bail!(
+            "the job ended {}: {}",
+            s.as_str(),
+            job.error.unwrap_or(Value::Null)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::super::{Cli, Command};
+    use crate::engine::DeviceSpec;
+
+    fn args(extra: &[&str]) -> super::BuildDatasetArgs {
+        let mut argv = vec!["ptr-server", "build-dataset", "--input", "q.jsonl"];
+        argv.extend_from_slice(extra);
+        match Cli::parse_from(argv).command {
+            Command::BuildDataset(a) => a,
+            _ => unreachable!("parsed build-dataset"),
+        }
+    }
+
+    #[test]
+    fn the_device_and_the_local_roles_reach_the_engine_options() {
+        let a = args(&[
+            "--device",
+            "cuda:1",
+            "--weak-model",
+            "w",
+            "--strong-model",
+            "s",
+            "--out",
+            "o",
+        ]);
+        let config = a.config().unwrap();
+        assert_eq!(config.device, DeviceSpec::Cuda(1));
+        assert_eq!(config.load, ["w", "s"]);
+        assert_eq!(config.data_dir, std::path::Path::new("o/.state"));
+        let options = crate::app::load_options(&config);
+        assert_eq!(options.device, DeviceSpec::Cuda(1));
+        assert_eq!(options.recycle_after, 0, "only a CPU engine is recycled");
+        // A remote role is not loaded here; one model for both roles is loaded once.
+        let a = args(&["--weak-model", "w", "--strong-model", "s", "--strong-url", "http://x/v1"]);
+        assert_eq!(a.local_models(), ["w"]);
+        let a = args(&["--weak-model", "m", "--strong-model", "m"]);
+        assert_eq!(a.local_models(), ["m"]);
+        assert_eq!(args(&[]).config().unwrap().device, DeviceSpec::Cpu);
+    }
 }

@@ -10,6 +10,7 @@ pub mod bench_refine;
 pub mod build_dataset;
 pub mod eval;
 pub mod fetch_model;
+mod follow;
 pub mod ptr_model;
 pub mod serve;
 pub mod source;

@@ -6,7 +6,6 @@
 //! stages are not repeated), after a crash or a kill -9 too.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -15,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::serve::ServeArgs;
 use super::source::ModelSourceArgs;
+use crate::app::Admin;
 use crate::engine::DeviceSpec;
 use crate::jobs::pipeline::PipelineSpec;
 use crate::store::{FileStatus, JobRow, JobStatus, NewFile, Store};
@@ -65,16 +65,8 @@ pub async fn run(args: PtrModelArgs) -> anyhow::Result<()> {
         .clone()
         .context("the in-process server has no admin API: this is a bug")?;
 
-    let existing = admin
-        .store
-        .list_jobs(&["pipeline"], &[], None, 1000)?
-        .into_iter()
-        .find(|j| j.spec["metadata"]["cli_key"] == json!(key));
-    let job = match existing {
-        Some(job) => {
-            eprintln!("resuming {} ({})", job.id, job.status.as_str());
-            job
-        }
+    let job = match super::follow::earlier_job(&admin.store, "pipeline", &key)? {
+        Some(job) => job,
         None => {
             for (pointer, path) in &paths {
                 let id = upload(&admin.store, path)?;
@@ -91,7 +83,15 @@ pub async fn run(args: PtrModelArgs) -> anyhow::Result<()> {
                 })?
         }
     };
-    let job = follow(&admin.store, &admin.jobs, &job.id).await;
+    let job = tokio::select! {
+        job = follow(&admin, &job.id) => job,
+        () = crate::server::shutdown_signal() => {
+            eprintln!("stopping: the running stage stops where it can resume (a fine-tune at a \
+                       checkpoint); the same command resumes the pipeline");
+            server.shutdown().await?;
+            bail!("stopped by a signal before the pipeline ended");
+        }
+    };
     let kept = match &job {
         Ok(job) if job.status == JobStatus::Succeeded => keep_models(&server, job, &args.out),
         _ => Ok(()),
@@ -213,60 +213,36 @@ fn upload(store: &Store, path: &Path) -> anyhow::Result<String> {
 }
 
 /// Draws the pipeline's progress (stage, the stage job's own progress) until it ends.
-async fn follow(
-    store: &std::sync::Arc<Store>,
-    jobs: &std::sync::Arc<crate::jobs::JobManager>,
-    id: &str,
-) -> anyhow::Result<JobRow> {
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} {prefix:>16} [{bar:30}] {pos}/{len} · {msg}",
-        )
-        .expect("a valid progress template: this is a bug")
-        .progress_chars("=> "),
-    );
+async fn follow(admin: &Admin, id: &str) -> anyhow::Result<JobRow> {
     let mut shown = String::new();
-    loop {
-        let job = jobs.job(id).await?;
-        if job.status.is_terminal() {
-            bar.finish_and_clear();
-            return Ok(job);
+    let template = "{elapsed_precise} {prefix:>16} [{bar:30}] {pos}/{len} · {msg}";
+    super::follow::follow(&admin.jobs, id, template, |job, bar| {
+        let stage = job.state["stage"].as_str().unwrap_or("starting");
+        bar.set_prefix(stage.to_string());
+        let Some(child) = job.state["stages"][stage]["job_id"].as_str() else {
+            return Ok(());
+        };
+        let c = admin.store.job(child)?;
+        let last = admin
+            .store
+            .events(child, crate::store::EventCursor::NewestBefore(None), 1)?
+            .into_iter()
+            .next();
+        let data = last
+            .as_ref()
+            .and_then(|e| e.data.clone())
+            .unwrap_or_default();
+        let (done, total) = progress(&c, &data);
+        bar.set_length(total);
+        bar.set_position(done);
+        bar.set_message(last.map(|e| e.message).unwrap_or_default());
+        if shown != child {
+            super::follow::say(bar, format!("stage {stage}: {child}"));
+            shown = child.to_string();
         }
-        let stage = job.state["stage"]
-            .as_str()
-            .unwrap_or("starting")
-            .to_string();
-        let child = job.state["stages"][&stage]["job_id"]
-            .as_str()
-            .map(String::from);
-        if let Some(child) = child {
-            let c = jobs.job(&child).await?;
-            let last = store
-                .events(&child, crate::store::EventCursor::NewestBefore(None), 1)?
-                .into_iter()
-                .next();
-            let data = last
-                .as_ref()
-                .and_then(|e| e.data.clone())
-                .unwrap_or_default();
-            let (done, total) = progress(&c, &data);
-            bar.set_length(total);
-            bar.set_position(done);
-            bar.set_message(last.map(|e| e.message).unwrap_or_default());
-            if shown != child {
-                let line = format!("stage {stage}: {child}");
-                if bar.is_hidden() {
-                    eprintln!("{line}");
-                } else {
-                    bar.println(line);
-                }
-                shown = child;
-            }
-        }
-        bar.set_prefix(stage);
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        Ok(())
+    })
+    .await
 }
 
 /// A stage job's (done, total): records, items, or training steps (from its last event).

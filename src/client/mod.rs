@@ -57,17 +57,26 @@ pub struct ClientOptions {
     pub timeout: Option<Duration>,
     /// Idle connections kept per host.
     pub idle_per_host: Option<usize>,
+    /// Retry a request the server is too busy for (429, 503) for up to this long, waiting as
+    /// its `Retry-After` says or 1 s doubling to 30 s: background work (jobs) then waits for a
+    /// slot behind interactive traffic instead of failing. `None`: a busy answer is an error.
+    pub retry_busy: Option<Duration>,
 }
+
+/// The first wait before retrying a busy answer, and the longest.
+const BUSY_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
 
 /// A connection pool for OpenAI-compatible servers; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    retry_busy: Option<Duration>,
 }
 
 impl Client {
     /// A client with these options.
     pub fn new(options: ClientOptions) -> anyhow::Result<Self> {
+        let retry_busy = options.retry_busy;
         let mut http = reqwest::Client::builder();
         if let Some(t) = options.connect_timeout {
             http = http.connect_timeout(t);
@@ -81,7 +90,7 @@ impl Client {
         let http = http
             .build()
             .map_err(|e| anyhow::anyhow!("building the HTTP client: {e}"))?;
-        Ok(Self { http })
+        Ok(Self { http, retry_busy })
     }
 
     /// Sends `request` and reads the whole answer (for `stream` left off or false).
@@ -124,8 +133,37 @@ impl Client {
         })
     }
 
-    /// Posts `request`; a non-2xx status is an error carrying what the body says.
+    /// Posts `request`; a non-2xx status is an error carrying what the body says. A busy answer
+    /// is retried within `retry_busy`.
     async fn send(
+        &self,
+        to: &Endpoint,
+        request: &ChatCompletionRequest,
+    ) -> Result<reqwest::Response, ClientError> {
+        let started = std::time::Instant::now();
+        let mut backoff = BUSY_BACKOFF.0;
+        loop {
+            let response = self.send_once(to, request).await?;
+            let status = response.status();
+            let busy = status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                || status == reqwest::StatusCode::SERVICE_UNAVAILABLE;
+            let wait = retry_after(&response)
+                .unwrap_or(backoff)
+                .min(BUSY_BACKOFF.1);
+            let retry = busy
+                && self
+                    .retry_busy
+                    .is_some_and(|limit| started.elapsed() + wait <= limit);
+            if !retry {
+                return checked(to, response).await;
+            }
+            tracing::debug!(url = %to.url, %status, ?wait, "server busy; retrying");
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(BUSY_BACKOFF.1);
+        }
+    }
+
+    async fn send_once(
         &self,
         to: &Endpoint,
         request: &ChatCompletionRequest,
@@ -134,21 +172,35 @@ impl Client {
         if let Some(key) = &to.api_key {
             post = post.bearer_auth(key);
         }
-        let response = post.send().await.map_err(|source| ClientError::Transport {
+        post.send().await.map_err(|source| ClientError::Transport {
             url: to.url.clone(),
             source,
-        })?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            return Err(ClientError::Status {
-                url: to.url.clone(),
-                status,
-                message: error::describe_error_body(&body),
-            });
-        }
-        Ok(response)
+        })
     }
+}
+
+/// `response` if its status is a success, else an error carrying what the body says.
+async fn checked(
+    to: &Endpoint,
+    response: reqwest::Response,
+) -> Result<reqwest::Response, ClientError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = response.text().await.unwrap_or_default();
+    Err(ClientError::Status {
+        url: to.url.clone(),
+        status,
+        message: error::describe_error_body(&body),
+    })
+}
+
+/// A `Retry-After` header in seconds.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
+    let seconds: u64 = value.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds))
 }
 
 /// The events of one streamed answer, read as they arrive.

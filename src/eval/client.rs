@@ -51,6 +51,9 @@ impl Client {
         let http = crate::client::Client::new(ClientOptions {
             connect_timeout: Some(Duration::from_secs(10)),
             timeout: Some(REQUEST_TIMEOUT),
+            // An item waits for a slot behind other traffic (a server at its
+            // `--max-concurrent`, its own included) instead of failing.
+            retry_busy: Some(REQUEST_TIMEOUT),
             ..ClientOptions::default()
         })?;
         Ok(Self { http })

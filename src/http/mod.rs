@@ -74,7 +74,7 @@ pub fn router(state: AppState) -> Router {
     let header = axum::http::HeaderName::from_static("x-request-id");
     let mut app = Router::new().merge(v1);
     if let Some(admin) = state.admin.clone() {
-        app = app.nest(routes::ADMIN, admin::router(&state, &admin));
+        app = app.nest(routes::ADMIN, admin::router(admin));
     }
     app.route(routes::HEALTH, get(ops::health))
         .route(routes::READY, get(ops::ready))

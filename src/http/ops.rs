@@ -42,18 +42,12 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let engines: Vec<_> = state
-        .models
-        .loaded()
-        .into_iter()
-        .map(|m| (m.engine.model_id().to_string(), m.engine.stats()))
-        .collect();
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(&engines),
+        state.metrics.render(),
     )
         .into_response()
 }

@@ -59,8 +59,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
     pub api_keys: Arc<ApiKeys>,
-    /// The admin API, when an admin token is configured.
-    pub admin: Option<Arc<crate::http::admin::Admin>>,
+    /// The back office behind the admin API, when an admin token is configured.
+    pub admin: Option<Arc<crate::app::Admin>>,
     /// Set to the grace period when shutdown's grace period is over: running streams then end
     /// with an error event (and `[DONE]`) instead of being cut mid-event.
     pub closing: Arc<watch::Sender<Option<Duration>>>,
@@ -76,9 +76,18 @@ impl AppState {
         max_concurrent: usize,
         api_keys: &[String],
     ) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        let engines = models.clone();
+        metrics.watch_engines(move || {
+            engines
+                .loaded()
+                .into_iter()
+                .map(|m| (m.engine.model_id().to_string(), m.engine.stats()))
+                .collect()
+        });
         Self {
             models,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             limits,
             api_keys: Arc::new(ApiKeys::new(api_keys)),
             admin: None,
@@ -88,16 +97,9 @@ impl AppState {
     }
 
     /// Turns the admin API on.
-    pub fn with_admin(mut self, admin: crate::http::admin::Admin) -> Self {
-        self.admin = Some(Arc::new(admin));
+    pub fn with_admin(mut self, admin: Arc<crate::app::Admin>) -> Self {
+        self.admin = Some(admin);
         self
-    }
-
-    /// The admin API's parts (its routes exist only when it is on).
-    pub fn admin(&self) -> Result<&crate::http::admin::Admin, ApiError> {
-        self.admin
-            .as_deref()
-            .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "No such route; see /docs"))
     }
 
     /// Takes a server-wide generation slot, or answers 429 at once. The permit is held until the

@@ -8,6 +8,7 @@ use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use super::{JobFailure, JobKind, JobManager};
+use crate::jobs::Failure;
 use crate::store::{FileRow, FileStatus, JobRow, JobStatus, NewEvent, NewFile, Store, StoreResult};
 
 /// A request to stop a running job.
@@ -98,7 +99,7 @@ impl JobContext {
     fn manager(&self) -> Result<Arc<JobManager>, JobFailure> {
         self.jobs
             .upgrade()
-            .ok_or_else(|| JobFailure::failed("shutting_down", "the server is shutting down"))
+            .ok_or_else(|| Failure::ShuttingDown.with("the server is shutting down"))
     }
 
     /// Creates job `stage` of this one, or returns the one an earlier run of this job created

@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 use super::{JobContext, JobFailure, JobRunner, SpecError};
 use crate::eval::{EvalSpec, Progress, ProgressSink, RoundsMode, SystemSpec, TaskInput, TaskKind};
+use crate::jobs::Failure;
 use crate::store::NewEvent;
 
 /// `POST /evals/jobs`.
@@ -246,12 +247,14 @@ impl JobRunner for EvalRunner {
 
     async fn run(&self, ctx: JobContext) -> Result<(), JobFailure> {
         let spec: EvalJobSpec = serde_json::from_value(ctx.job.spec.clone())
-            .map_err(|e| JobFailure::failed("invalid_spec", e.to_string()))?;
+            .map_err(|e| Failure::InvalidSpec.with(e.to_string()))?;
         let mode = spec.check()?;
-        let self_url =
-            self.self_url.lock().expect("lock").clone().ok_or_else(|| {
-                JobFailure::failed("not_ready", "the server is not listening yet")
-            })?;
+        let self_url = self
+            .self_url
+            .lock()
+            .expect("lock")
+            .clone()
+            .ok_or_else(|| Failure::NotReady.with("the server is not listening yet"))?;
         let mut systems = vec![system(
             &spec.model,
             &spec.model,
@@ -338,16 +341,13 @@ impl JobRunner for EvalRunner {
                 tracing::info!(error = %e, "evaluation stopped");
                 return ctx.check();
             }
-            Err(e) => return Err(JobFailure::failed("eval_failed", e.to_string())),
+            Err(e) => return Err(Failure::Eval.with(e.to_string())),
         };
         if report.failed_items > 0 && report.tables.iter().all(|t| t.items == 0) {
-            return Err(JobFailure::failed(
-                "eval_failed",
-                format!(
-                    "all {} items failed; see the job's events",
-                    report.failed_items
-                ),
-            ));
+            return Err(Failure::Eval.with(format!(
+                "all {} items failed; see the job's events",
+                report.failed_items
+            )));
         }
         let mut files = serde_json::Map::new();
         for name in ["report.md", "summary.json", "accuracy.svg", "items.jsonl"] {

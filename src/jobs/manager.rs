@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::{broadcast, watch, Notify, Semaphore};
 
 use super::{JobContext, JobFailure, JobKind, JobRunner, Stop};
+use crate::jobs::Failure;
 use crate::store::{JobRow, JobStatus, NewEvent, Store, StoreResult};
 
 /// Queues and runs jobs of every kind.
@@ -80,7 +81,8 @@ impl JobManager {
                     Some(&event),
                 )?;
             } else {
-                let err = json!({"code": "server_restarted", "message": "The server restarted while the job ran", "param": null});
+                let err =
+                    Failure::ServerRestarted.error_json("The server restarted while the job ran");
                 let event =
                     NewEvent::error("The server restarted while the job ran; it cannot resume");
                 self.store.transition(
@@ -261,7 +263,8 @@ impl JobManager {
         let id = job.id.clone();
         let Some(runner) = self.runners.get(job.kind.as_str()).cloned() else {
             self.running.lock().expect("jobs lock poisoned").remove(&id);
-            let err = json!({"code": "unknown_kind", "message": format!("no runner for jobs of kind `{}`", job.kind), "param": null});
+            let err = Failure::UnknownKind
+                .error_json(&format!("no runner for jobs of kind `{}`", job.kind));
             let _ = self
                 .store
                 .call(move |s| {
@@ -306,10 +309,7 @@ impl JobManager {
             .await
             .unwrap_or_else(|e| {
                 tracing::error!(job = %id, error = %e, "job runner panicked");
-                Err(JobFailure::failed(
-                    "internal_error",
-                    "the job failed unexpectedly; see the server log",
-                ))
+                Err(Failure::Internal.with("the job failed unexpectedly; see the server log"))
             });
         let (to, message) = match &outcome {
             Ok(()) => (

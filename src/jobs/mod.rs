@@ -3,17 +3,19 @@
 //! `queued → running → succeeded | failed | cancelled` (and `paused`), every step an event in its
 //! append-only log. After a crash, a `running` job is re-queued when its runner can resume
 //! (it skips what it already wrote) and is otherwise failed with `server_restarted`; no job is
-//! ever left `running`. A pipeline job runs other jobs as its stages ([`JobContext::child`]).
+//! ever left `running`; a failed job's `error.code` is one of [`Failure`]'s. A pipeline job runs other jobs as its stages ([`JobContext::child`]).
 
 mod context;
 pub mod dataset;
 pub mod eval;
+mod failure;
 pub mod finetune;
 mod manager;
 pub mod pipeline;
 mod spec_error;
 
 pub use context::{JobContext, Stop};
+pub use failure::Failure;
 pub use manager::JobManager;
 pub use spec_error::SpecError;
 
@@ -81,14 +83,6 @@ pub enum JobFailure {
 }
 
 impl JobFailure {
-    pub fn failed(code: &str, message: impl Into<String>) -> Self {
-        Self::Failed {
-            code: code.to_string(),
-            message: message.into(),
-            param: None,
-        }
-    }
-
     /// OpenAI's job `error` object.
     pub fn error_json(&self) -> Option<Value> {
         match self {
@@ -105,7 +99,7 @@ impl JobFailure {
 impl From<crate::store::StoreError> for JobFailure {
     fn from(e: crate::store::StoreError) -> Self {
         tracing::error!(error = %e, "job store failure");
-        Self::failed("store_error", format!("the job store failed: {e}"))
+        Failure::Store.with(format!("the job store failed: {e}"))
     }
 }
 

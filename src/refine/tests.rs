@@ -63,7 +63,7 @@ async fn runs_every_round_in_order_with_the_instruction_between() {
     assert_eq!(s.completion_tokens(), 1 + 3 + 3);
     assert!(s.rounds.iter().all(|r| r.changed));
     assert!(metrics
-        .render(&[])
+        .render()
         .contains("ptr_rounds_started_total{model=\"f\",round=\"3\"} 1"));
 }
 
@@ -77,7 +77,7 @@ async fn stops_when_a_round_repeats_with_early_stop() {
     assert!(!s.rounds[1].changed);
     assert_eq!(engine.generations(), 2);
     assert!(metrics
-        .render(&[])
+        .render()
         .contains("ptr_early_stops_total{model=\"f\",reason=\"converged\"} 1"));
 }
 

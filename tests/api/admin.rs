@@ -8,9 +8,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
+use ptr_server::app::Admin;
 use ptr_server::config::AdminConfig;
 use ptr_server::engine::fake::FakeEngine;
-use ptr_server::http::admin::Admin;
 use ptr_server::http::AppState;
 use ptr_server::jobs::dataset::filter::TextEmbedder;
 use ptr_server::models::{ModelManager, RuntimeStore};
@@ -43,6 +43,15 @@ impl TextEmbedder for Words {
 
 /// An app with the admin API on over `dir`, serving `engine`.
 pub async fn admin_app(engine: FakeEngine, dir: &std::path::Path) -> (Router, AppState) {
+    admin_app_limited(engine, dir, 4).await
+}
+
+/// [`admin_app`] with `max_concurrent` generations at once.
+async fn admin_app_limited(
+    engine: FakeEngine,
+    dir: &std::path::Path,
+    max_concurrent: usize,
+) -> (Router, AppState) {
     let loader = Arc::new(FakeLoader::new(vec![engine]));
     let models = Arc::new(
         ModelManager::new(&fake_registry(&[FAKE]), RuntimeStore::memory(), loader, 4).unwrap(),
@@ -66,8 +75,9 @@ pub async fn admin_app(engine: FakeEngine, dir: &std::path::Path) -> (Router, Ap
     )
     .unwrap()
     .unwrap();
+    let keys = ["public-key".to_string()];
     let state =
-        AppState::new(models, test_limits(), 4, &["public-key".to_string()]).with_admin(admin);
+        AppState::new(models, test_limits(), max_concurrent, &keys).with_admin(Arc::new(admin));
     (ptr_server::router(state.clone()), state)
 }
 
@@ -564,20 +574,55 @@ async fn a_job_left_running_by_a_crash_resumes_and_writes_each_record_once() {
     );
 }
 
-#[tokio::test]
-async fn an_eval_job_scores_rounds_reports_files_and_rejects_bad_input() {
-    let dir = tempfile::tempdir().unwrap();
-    let (app, state) = admin_app(engine(), dir.path()).await;
-    // The job calls the server over HTTP, as it would in production.
+/// Serves `app` on a loopback port and tells its eval jobs where it is, as `serve` does.
+async fn listen(app: &Router, state: &AppState) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let served = app.clone();
     tokio::spawn(async move { axum::serve(listener, served).await });
     *state.admin.as_ref().unwrap().self_url.lock().unwrap() = Some(format!("http://{addr}"));
+}
+
+/// Uploads the GSM8K test items for an eval job; the file's id.
+async fn upload_gsm8k(app: &Router) -> Value {
     let gsm: String = std::fs::read_to_string("tests/data/eval/gsm8k_test.jsonl").unwrap();
-    let (s, _, body) = send(&app, upload("gsm.jsonl", "evals", gsm.as_bytes())).await;
+    let (s, _, body) = send(app, upload("gsm.jsonl", "evals", gsm.as_bytes())).await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    let file = serde_json::from_str::<Value>(&body).unwrap()["id"].clone();
+    serde_json::from_str::<Value>(&body).unwrap()["id"].clone()
+}
+
+#[tokio::test]
+async fn an_eval_job_waits_for_a_slot_on_a_busy_server_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, state) = admin_app_limited(engine(), dir.path(), 1).await;
+    listen(&app, &state).await;
+    let file = upload_gsm8k(&app).await;
+    // A chat stream holds the server's only generation slot.
+    let held = state.admit().unwrap();
+    let spec = json!({"tasks": [{"task": "gsm8k", "file": file}], "model": FAKE, "rounds": 1, "limit": 2, "max_tokens": 32});
+    let (s, body) = post_json(&app, "/admin/v1/evals/jobs", &spec, None).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, job) = get_json(&app, &format!("/admin/v1/jobs/{id}")).await;
+    assert_eq!(job["status"], "running", "it waits for the slot: {job}");
+    assert_eq!(job["progress"]["done"], 0, "{job}");
+    drop(held);
+    let job = wait_job(&app, &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["summary"][0]["items"], 2, "no item failed: {job}");
+}
+
+#[tokio::test]
+async fn an_eval_job_scores_rounds_reports_files_and_rejects_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, state) = admin_app(engine(), dir.path()).await;
+    // The job calls the server over HTTP, as it would in production.
+    listen(&app, &state).await;
+    let file = upload_gsm8k(&app).await;
     let spec = json!({"tasks": [{"task": "gsm8k", "file": file}], "model": FAKE, "rounds": 2, "limit": 3, "max_tokens": 32});
     let (s, body) = post_json(&app, "/admin/v1/evals/jobs", &spec, None).await;
     assert_eq!(s, StatusCode::OK, "{body}");

@@ -5,19 +5,17 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::{ApiError, ErrorKind};
-use crate::http::state::AppState;
+use std::sync::Arc;
+
+use crate::http::auth::ApiKeys;
 
 /// Lets a request through only with the admin token.
 pub async fn require_admin_token(
-    State(state): State<AppState>,
+    State(token): State<Arc<ApiKeys>>,
     req: Request,
     next: Next,
 ) -> Response {
-    let Some(admin) = state.admin.as_ref() else {
-        return ApiError::new(ErrorKind::NotFound, "No such route; see /docs").into_response();
-    };
-    match admin.token.authorize(
+    match token.authorize(
         req.headers(),
         "The admin API needs `Authorization: Bearer <admin token>` (set with --admin-token)",
         "Incorrect admin token provided",

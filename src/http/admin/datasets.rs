@@ -7,12 +7,12 @@ use axum::Json;
 use serde_json::Value;
 
 use super::jobs::{self, list_kind, Page};
-use super::openapi::{BadBody, BadQuery, NotFound, Unauthorized};
+use super::responses::{BadBody, BadQuery, NotFound, Unauthorized};
 use super::schemas::DatasetJob;
 use super::views::{job_view, List};
+use super::Shared;
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
-use crate::http::state::AppState;
 use crate::jobs::dataset::DatasetSpec;
 use crate::jobs::JobKind;
 
@@ -41,11 +41,11 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     responses((status = 200, description = "The job", body = DatasetJob), BadBody, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     headers: HeaderMap,
     ApiJson(spec): ApiJson<DatasetSpec>,
 ) -> Result<Json<Value>, ApiError> {
-    let admin = state.admin()?;
+    let admin = &state;
     let key = idempotency_key(&headers)?;
     admin
         .datasets
@@ -64,7 +64,7 @@ pub async fn create(
     responses((status = 200, body = List<DatasetJob>), BadQuery, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<List<Value>>, ApiError> {
     list_kind(&state, JobKind::Dataset, query, job_view).await
@@ -76,7 +76,7 @@ pub async fn list(
     params(("id" = String, Path, description = "The job id")),
     responses((status = 200, body = DatasetJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
-pub async fn retrieve(state: State<AppState>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn retrieve(state: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
     jobs::retrieve(state, id).await
 }
 
@@ -86,6 +86,6 @@ pub async fn retrieve(state: State<AppState>, id: Path<String>) -> Result<Json<V
     params(("id" = String, Path, description = "The job id")),
     responses((status = 200, body = DatasetJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
-pub async fn cancel(state: State<AppState>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn cancel(state: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
     jobs::cancel(state, id).await
 }

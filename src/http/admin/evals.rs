@@ -8,12 +8,12 @@ use serde_json::Value;
 
 use super::datasets::idempotency_key;
 use super::jobs::{self, list_kind, Page};
-use super::openapi::{BadBody, BadQuery, NotFound, Unauthorized};
+use super::responses::{BadBody, BadQuery, NotFound, Unauthorized};
 use super::schemas::EvalJob;
 use super::views::{job_view, List};
+use super::Shared;
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
-use crate::http::state::AppState;
 use crate::jobs::eval::EvalJobSpec;
 use crate::jobs::JobKind;
 
@@ -28,11 +28,11 @@ use crate::jobs::JobKind;
     responses((status = 200, description = "The job", body = EvalJob), BadBody, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     headers: HeaderMap,
     ApiJson(spec): ApiJson<EvalJobSpec>,
 ) -> Result<Json<Value>, ApiError> {
-    let admin = state.admin()?;
+    let admin = &state;
     let key = idempotency_key(&headers)?;
     spec.check()
         .map_err(|e| ApiError::invalid(e.param, e.message))?;
@@ -100,7 +100,7 @@ pub(super) async fn check_tasks(
     responses((status = 200, body = List<EvalJob>), BadQuery, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<List<Value>>, ApiError> {
     list_kind(&state, JobKind::Eval, query, job_view).await
@@ -112,7 +112,7 @@ pub async fn list(
     params(("id" = String, Path, description = "The job id")),
     responses((status = 200, body = EvalJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
-pub async fn retrieve(state: State<AppState>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn retrieve(state: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
     jobs::retrieve(state, id).await
 }
 
@@ -122,6 +122,6 @@ pub async fn retrieve(state: State<AppState>, id: Path<String>) -> Result<Json<V
     params(("id" = String, Path, description = "The job id")),
     responses((status = 200, body = EvalJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
-pub async fn cancel(state: State<AppState>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn cancel(state: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
     jobs::cancel(state, id).await
 }

@@ -15,11 +15,11 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::jobs::{find, page_limit};
-use super::openapi::{BadQuery, NotFound, Unauthorized};
+use super::responses::{BadQuery, NotFound, Unauthorized};
 use super::schemas::JobEventStreamEvent;
 use super::views::{event_id, parse_event_id, JobEvent, List};
+use super::Shared;
 use crate::error::ApiError;
-use crate::http::state::AppState;
 use crate::jobs::JobKind;
 use crate::store::{EventCursor, Store};
 
@@ -58,7 +58,7 @@ once the job has ended.",
             ),
             security(("admin_token" = [])))]
         pub async fn $name(
-            state: State<AppState>,
+            state: State<Shared>,
             id: Path<String>,
             headers: HeaderMap,
             query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
@@ -107,7 +107,7 @@ events_route!(
 
 /// `GET /…/jobs/{id}/events`, for every kind.
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
     headers: HeaderMap,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
@@ -122,7 +122,7 @@ async fn list(
         ),
         None => None,
     };
-    let admin = state.admin()?;
+    let admin = &state;
     if q.stream {
         let resume = headers
             .get("last-event-id")

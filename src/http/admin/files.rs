@@ -10,11 +10,11 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::openapi::{BadQuery, NotFound, Unauthorized};
+use super::responses::{BadQuery, NotFound, Unauthorized};
 use super::schemas::FileUpload;
 use super::views::{Deleted, FileObject, List};
+use super::Shared;
 use crate::error::{ApiError, ErrorEnvelope, ErrorKind};
-use crate::http::state::AppState;
 use crate::store::{FileStatus, NewFile};
 
 /// The purposes a file may be uploaded with.
@@ -41,10 +41,10 @@ fn too_large(limit: usize) -> ApiError {
     ),
     security(("admin_token" = [])))]
 pub async fn upload(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<FileObject>, ApiError> {
-    let admin = state.admin()?;
+    let admin = &state;
     let mut multipart = multipart.map_err(|e| {
         ApiError::new(
             ErrorKind::InvalidRequest,
@@ -140,10 +140,10 @@ pub struct ListFiles {
     responses((status = 200, body = List<FileObject>), BadQuery, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     query: Result<Query<ListFiles>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<List<FileObject>>, ApiError> {
-    let admin = state.admin()?;
+    let admin = &state;
     let Query(q) = query.map_err(|e| ApiError::new(ErrorKind::InvalidRequest, e.body_text()))?;
     let limit = q.limit.unwrap_or(10_000);
     if limit == 0 || limit > 10_000 {
@@ -185,10 +185,10 @@ pub async fn list(
     responses((status = 200, body = FileObject), NotFound, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn retrieve(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<FileObject>, ApiError> {
-    let row = state.admin()?.store.call(move |s| s.file(&id)).await?;
+    let row = state.store.call(move |s| s.file(&id)).await?;
     Ok(Json(FileObject::from(&row)))
 }
 
@@ -202,14 +202,10 @@ pub async fn retrieve(
     ),
     security(("admin_token" = [])))]
 pub async fn content(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let bytes = state
-        .admin()?
-        .store
-        .call(move |s| s.file_content(&id))
-        .await?;
+    let bytes = state.store.call(move |s| s.file_content(&id)).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
@@ -219,15 +215,11 @@ pub async fn content(
     responses((status = 200, body = Deleted), NotFound, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
     let deleted = id.clone();
-    state
-        .admin()?
-        .store
-        .call(move |s| s.delete_file(&id))
-        .await?;
+    state.store.call(move |s| s.delete_file(&id)).await?;
     Ok(Json(Deleted {
         id: deleted,
         object: "file",

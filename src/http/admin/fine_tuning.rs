@@ -8,19 +8,19 @@ use serde_json::{json, Value};
 
 use super::datasets::idempotency_key;
 use super::jobs::{find, list_kind, page_limit, Page};
-use super::openapi::{BadBody, BadQuery, NotFound, Unauthorized};
+use super::responses::{BadBody, BadQuery, NotFound, Unauthorized};
 use super::schemas::FineTuningJob;
 use super::views::{job_view, List};
+use super::Shared;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::ApiJson;
-use crate::http::state::AppState;
 use crate::jobs::finetune::{checkpoint, Checkpoint, FineTuneSpec};
 use crate::jobs::JobKind;
 use crate::store::{FileStatus, StoreError};
 
-async fn check_file(state: &AppState, id: &str, param: &str) -> Result<(), ApiError> {
+async fn check_file(state: &super::Admin, id: &str, param: &str) -> Result<(), ApiError> {
     let owned = id.to_string();
-    let row = match state.admin()?.store.call(move |s| s.file(&owned)).await {
+    let row = match state.store.call(move |s| s.file(&owned)).await {
         Ok(row) => row,
         Err(StoreError::NotFound { .. }) => {
             return Err(ApiError::invalid(
@@ -60,11 +60,11 @@ async fn check_file(state: &AppState, id: &str, param: &str) -> Result<(), ApiEr
     responses((status = 200, description = "The job", body = FineTuningJob), BadBody, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     headers: HeaderMap,
     ApiJson(spec): ApiJson<FineTuneSpec>,
 ) -> Result<Json<Value>, ApiError> {
-    let admin = state.admin()?;
+    let admin = &state;
     let key = idempotency_key(&headers)?;
     spec.check()
         .map_err(|e| ApiError::invalid(e.param, e.message))?;
@@ -117,7 +117,7 @@ pub fn ft_view(job: &crate::store::JobRow) -> Value {
     responses((status = 200, body = List<FineTuningJob>), BadQuery, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<List<Value>>, ApiError> {
     list_kind(&state, JobKind::FineTune, query, ft_view).await
@@ -130,7 +130,7 @@ pub async fn list(
     responses((status = 200, body = FineTuningJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn retrieve(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(ft_view(
@@ -147,11 +147,11 @@ pub async fn retrieve(
     responses((status = 200, body = FineTuningJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn cancel(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     find(&state, id.clone(), Some(JobKind::FineTune)).await?;
-    Ok(Json(ft_view(&state.admin()?.jobs.cancel(&id).await?)))
+    Ok(Json(ft_view(&state.jobs.cancel(&id).await?)))
 }
 
 /// Pause a queued or running fine-tuning job; a running one stops, keeping its checkpoints.
@@ -161,11 +161,11 @@ pub async fn cancel(
     responses((status = 200, body = FineTuningJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn pause(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     find(&state, id.clone(), Some(JobKind::FineTune)).await?;
-    Ok(Json(ft_view(&state.admin()?.jobs.pause(&id).await?)))
+    Ok(Json(ft_view(&state.jobs.pause(&id).await?)))
 }
 
 /// Queue a paused fine-tuning job again; it continues from its last checkpoint.
@@ -175,11 +175,11 @@ pub async fn pause(
     responses((status = 200, body = FineTuningJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn resume(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     find(&state, id.clone(), Some(JobKind::FineTune)).await?;
-    Ok(Json(ft_view(&state.admin()?.jobs.resume(&id).await?)))
+    Ok(Json(ft_view(&state.jobs.resume(&id).await?)))
 }
 
 /// List a fine-tuning job's checkpoints, newest first, each with its step's metrics.
@@ -193,7 +193,7 @@ pub async fn resume(
     ),
     security(("admin_token" = [])))]
 pub async fn checkpoints(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<List<Checkpoint>>, ApiError> {

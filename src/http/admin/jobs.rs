@@ -7,11 +7,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
 
-use super::openapi::{BadQuery, NotFound, Unauthorized};
+use super::responses::{BadQuery, NotFound, Unauthorized};
 use super::schemas::JobObject;
 use super::views::{job_view, List};
+use super::Shared;
 use crate::error::ApiError;
-use crate::http::state::AppState;
 use crate::jobs::JobKind;
 use crate::store::{JobRow, JobStatus};
 
@@ -53,7 +53,7 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
 
 /// Lists jobs newest first, with OpenAI's cursor pagination.
 pub async fn list_jobs(
-    state: &AppState,
+    state: &super::Admin,
     kinds: Vec<JobKind>,
     statuses: Vec<JobStatus>,
     after: Option<String>,
@@ -63,7 +63,6 @@ pub async fn list_jobs(
     let limit = page_limit(limit)?;
     let kinds: Vec<&'static str> = kinds.iter().map(|k| k.as_str()).collect();
     let mut rows = state
-        .admin()?
         .store
         .call(move |s| s.list_jobs(&kinds, &statuses, after.as_deref(), limit + 1))
         .await?;
@@ -94,7 +93,7 @@ impl Page {
 
 /// `GET /<kind>/jobs`: one kind's jobs, newest first, each shown by `view`.
 pub async fn list_kind(
-    state: &AppState,
+    state: &super::Admin,
     kind: JobKind,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
     view: fn(&JobRow) -> Value,
@@ -109,7 +108,7 @@ pub async fn list_kind(
     responses((status = 200, body = List<JobObject>), BadQuery, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn index(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     query: Result<Query<ListJobs>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<List<Value>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
@@ -135,8 +134,12 @@ pub async fn index(
 }
 
 /// A job by id, of `kind` when given (another kind's id is a 404 there).
-pub async fn find(state: &AppState, id: String, kind: Option<JobKind>) -> Result<JobRow, ApiError> {
-    let job = state.admin()?.jobs.job(&id).await?;
+pub async fn find(
+    state: &super::Admin,
+    id: String,
+    kind: Option<JobKind>,
+) -> Result<JobRow, ApiError> {
+    let job = state.jobs.job(&id).await?;
     match kind {
         Some(k) if k.as_str() != job.kind => {
             Err(crate::store::StoreError::NotFound { what: "job", id }.into())
@@ -151,7 +154,7 @@ pub async fn find(state: &AppState, id: String, kind: Option<JobKind>) -> Result
     responses((status = 200, body = JobObject), NotFound, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn retrieve(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(job_view(&find(&state, id, None).await?)))
@@ -165,10 +168,10 @@ pub async fn retrieve(
     responses((status = 200, body = JobObject), NotFound, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn cancel(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     find(&state, id.clone(), None).await?;
-    let job = state.admin()?.jobs.cancel(&id).await?;
+    let job = state.jobs.cancel(&id).await?;
     Ok(Json(job_view(&job)))
 }

@@ -6,10 +6,10 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::openapi::Unauthorized;
+use super::responses::Unauthorized;
 use super::views::{Deleted, List, Listed};
+use super::Shared;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::http::state::AppState;
 use crate::models::{ModelState, ModelStatus};
 
 /// A model as the admin API shows it: OpenAI's model object plus its state and lineage.
@@ -59,8 +59,7 @@ impl Listed for AdminModel {
 #[utoipa::path(get, path = "/models", tag = "admin: models", operation_id = "list_all_models",
     responses((status = 200, body = List<AdminModel>), Unauthorized),
     security(("admin_token" = [])))]
-pub async fn list(State(state): State<AppState>) -> Result<Json<List<AdminModel>>, ApiError> {
-    state.admin()?;
+pub async fn list(State(state): State<Shared>) -> Result<Json<List<AdminModel>>, ApiError> {
     let data = state
         .models
         .list()
@@ -80,10 +79,9 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<List<AdminModel>
     ),
     security(("admin_token" = [])))]
 pub async fn retrieve(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<AdminModel>, ApiError> {
-    state.admin()?;
     Ok(Json(state.models.status(&id)?.into()))
 }
 
@@ -99,10 +97,9 @@ pub async fn retrieve(
     ),
     security(("admin_token" = [])))]
 pub async fn load(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<AdminModel>, ApiError> {
-    state.admin()?;
     state.models.load(&id).await?;
     Ok(Json(state.models.status(&id)?.into()))
 }
@@ -118,10 +115,9 @@ pub async fn load(
     ),
     security(("admin_token" = [])))]
 pub async fn unload(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<AdminModel>, ApiError> {
-    state.admin()?;
     state.models.unload(&id)?;
     Ok(Json(state.models.status(&id)?.into()))
 }
@@ -137,10 +133,9 @@ pub async fn unload(
     ),
     security(("admin_token" = [])))]
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
-    state.admin()?;
     state.models.remove(&id)?;
     Ok(Json(Deleted {
         id,

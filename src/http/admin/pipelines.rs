@@ -9,13 +9,13 @@ use serde_json::Value;
 
 use super::datasets::idempotency_key;
 use super::jobs::{self, list_kind, Page};
-use super::openapi::{BadBody, BadQuery, NotFound, Unauthorized};
+use super::responses::{BadBody, BadQuery, NotFound, Unauthorized};
 use super::schemas::PipelineJob;
 use super::views::{job_view, List};
 use super::Admin;
+use super::Shared;
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
-use crate::http::state::AppState;
 use crate::jobs::dataset::DatasetSpec;
 use crate::jobs::pipeline::PipelineSpec;
 use crate::jobs::JobKind;
@@ -30,11 +30,11 @@ use crate::jobs::JobKind;
     responses((status = 200, description = "The job", body = PipelineJob), BadBody, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     headers: HeaderMap,
     ApiJson(spec): ApiJson<PipelineSpec>,
 ) -> Result<Json<Value>, ApiError> {
-    let admin = state.admin()?;
+    let admin = &state;
     let key = idempotency_key(&headers)?;
     let job = accept(admin, spec, key).await?;
     Ok(Json(job_view(&job)))
@@ -86,7 +86,7 @@ pub async fn accept(
     responses((status = 200, body = List<PipelineJob>), BadQuery, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<List<Value>>, ApiError> {
     list_kind(&state, JobKind::Pipeline, query, job_view).await
@@ -98,7 +98,7 @@ pub async fn list(
     params(("id" = String, Path, description = "The job id")),
     responses((status = 200, body = PipelineJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
-pub async fn retrieve(state: State<AppState>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn retrieve(state: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
     jobs::retrieve(state, id).await
 }
 
@@ -108,6 +108,6 @@ pub async fn retrieve(state: State<AppState>, id: Path<String>) -> Result<Json<V
     params(("id" = String, Path, description = "The job id")),
     responses((status = 200, body = PipelineJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
-pub async fn cancel(state: State<AppState>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn cancel(state: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
     jobs::cancel(state, id).await
 }

@@ -29,16 +29,33 @@ fn bins(sims: &[f32], lo: f64) -> Vec<(f64, usize)> {
 
 /// Draws the histogram of `sims` with `threshold` to `path`.
 pub fn write(path: &Path, sims: &[f32], threshold: f32) -> anyhow::Result<()> {
-    draw(path, sims, threshold).map_err(|e| anyhow!("drawing {}: {e}", path.display()))
+    std::fs::write(path, svg(sims, threshold)?)
+        .map_err(|e| anyhow!("writing {}: {e}", path.display()))
 }
 
-fn draw(path: &Path, sims: &[f32], threshold: f32) -> Result<(), Box<dyn std::error::Error>> {
+/// The histogram of `sims` with `threshold`, as SVG text.
+pub fn svg(sims: &[f32], threshold: f32) -> anyhow::Result<String> {
+    let mut out = String::new();
+    draw(
+        SVGBackend::with_string(&mut out, (800, 420)),
+        sims,
+        threshold,
+    )
+    .map_err(|e| anyhow!("drawing the similarity chart: {e}"))?;
+    Ok(out)
+}
+
+fn draw(
+    backend: SVGBackend<'_>,
+    sims: &[f32],
+    threshold: f32,
+) -> Result<(), Box<dyn std::error::Error>> {
     let least = sims.iter().copied().fold(threshold, f32::min).min(0.5);
     // The axis starts at a whole bin below everything drawn.
     let lo = (f64::from(least) / BIN).floor() * BIN;
     let bars = bins(sims, lo);
     let top = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1) + 1;
-    let root = SVGBackend::new(path, (800, 420)).into_drawing_area();
+    let root = backend.into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(

@@ -35,6 +35,7 @@ impl Generator {
     pub fn remote(base_url: &str, model: &str, api_key: Option<String>) -> Self {
         let client = Client::new(ClientOptions {
             timeout: Some(Duration::from_secs(600)),
+            retry_busy: Some(Duration::from_secs(600)),
             ..ClientOptions::default()
         })
         .expect("an HTTP client with a timeout builds: this is a bug");

@@ -4,19 +4,18 @@
 //! and in-context examples, writes the final answer; the consistency filter keeps the records
 //! whose answer samples agree (Sentence-BERT), match the gold answer where there is one, and do
 //! not copy the last thought. The output is an OpenAI `fine-tune` file, ready for a fine-tuning
-//! job. [`standalone`] runs the job without a server (`ptr-server build-dataset`).
+//! job. [`export`] writes a finished job's outputs into a folder (`ptr-server build-dataset`).
 
 pub mod build;
 pub mod chart;
+pub mod export;
 pub mod filter;
 pub mod generate;
 pub mod icl;
 pub mod input;
-mod local_models;
 pub mod resolve;
 mod runner;
 pub mod spec;
-pub mod standalone;
 pub mod summary;
 
 pub use runner::{DatasetRunner, EmbedderLoader};

@@ -16,6 +16,7 @@ use super::input::Query;
 use super::resolve::{self, Resolved};
 use super::spec::{DatasetSpec, FilterSpec};
 use super::summary;
+use crate::jobs::Failure;
 use crate::jobs::{JobContext, JobFailure, JobRunner};
 use crate::store::{FileStatus, NewEvent, NewFile, RecordRow, Store};
 
@@ -49,10 +50,7 @@ impl DatasetRunner {
             .await
             .cloned()
             .map_err(|e| {
-                JobFailure::failed(
-                    "embedder_unavailable",
-                    format!("cannot load the sentence embedder: {e}"),
-                )
+                Failure::EmbedderUnavailable.with(format!("cannot load the sentence embedder: {e}"))
             })
     }
 }
@@ -85,7 +83,7 @@ impl JobRunner for DatasetRunner {
     async fn run(&self, ctx: JobContext) -> Result<(), JobFailure> {
         let started = Instant::now();
         let spec: DatasetSpec = serde_json::from_value(ctx.job.spec.clone())
-            .map_err(|e| JobFailure::failed("invalid_spec", e.to_string()))?;
+            .map_err(|e| Failure::InvalidSpec.with(e.to_string()))?;
         // Waits for local models still loading (a job resumed at start-up), unless stopped.
         let resolved = tokio::select! {
             r = self.resolver.resolve(&spec, &ctx.store, true) => r,
@@ -192,10 +190,7 @@ impl DatasetRunner {
             .await?;
         }
         if counts.failed > 0 && counts.completed() == 0 {
-            return Err(JobFailure::failed(
-                "generation_failed",
-                "every record failed; see the job's events",
-            ));
+            return Err(Failure::Generation.with("every record failed; see the job's events"));
         }
         Ok(())
     }

@@ -5,7 +5,6 @@
 
 pub mod checkpoint;
 mod child;
-mod failure;
 mod models;
 mod relay;
 mod runner;

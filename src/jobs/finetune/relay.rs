@@ -6,9 +6,9 @@
 use serde_json::json;
 
 use super::checkpoint::{self, Checkpoint};
-use super::failure::Failure;
 use super::spec::FineTuneSpec;
 use super::tuned_model_id;
+use crate::jobs::Failure;
 use crate::jobs::{JobContext, JobFailure};
 use crate::store::{now, NewEvent};
 use crate::train::report::{Event, Outputs};

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::child::{log_tail, Trainer};
-use super::failure::Failure;
 use super::relay::Relay;
 use super::spec::FineTuneSpec;
 use super::{tuned_model_id, TunedModels};
+use crate::jobs::Failure;
 use crate::jobs::{JobContext, JobFailure, JobRunner, Stop};
 use crate::store::NewEvent;
 use crate::train::report::Outputs;

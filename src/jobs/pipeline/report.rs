@@ -10,11 +10,12 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::spec::PipelineSpec;
+use crate::jobs::Failure;
 use crate::jobs::{JobContext, JobFailure};
 use crate::store::{JobRow, Store};
 
 fn io(path: &Path, e: impl std::fmt::Display) -> JobFailure {
-    JobFailure::failed("io_error", format!("{}: {e}", path.display()))
+    Failure::Io.with(format!("{}: {e}", path.display()))
 }
 
 /// What the stages made: the report's input.
@@ -37,15 +38,13 @@ pub async fn write(
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let (job_id, dir_owned) = (ctx.job.id.clone(), dir.to_path_buf());
     let (spec, made) = (spec.clone(), made.clone());
-    let names = ctx
+    let written = ctx
         .store
         .call(move |s| Ok(assemble(s, &job_id, &spec, &made, &dir_owned)))
         .await?
         .map_err(|e| io(dir, e))?;
     let mut files = serde_json::Map::new();
-    for name in names {
-        let path = dir.join(&name);
-        let content = std::fs::read(&path).map_err(|e| io(&path, e))?;
+    for (name, content) in written {
         let file_name = format!("{}-{name}", ctx.job.id);
         let row = ctx
             .store_file(file_name, "pipeline-results", content)
@@ -55,21 +54,21 @@ pub async fn write(
     Ok(Value::Object(files))
 }
 
-/// Writes every file of the report; returns their names.
+/// Writes every file of the report; returns each one's name and content.
 fn assemble(
     store: &Store,
     job_id: &str,
     spec: &PipelineSpec,
     made: &Made,
     dir: &Path,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let mut r = Report {
         store,
         spec,
         made,
         dir,
         md: String::new(),
-        names: Vec::new(),
+        files: Vec::new(),
     };
     let tuned: Vec<&str> = made.tuned.iter().map(|(m, _)| m.as_str()).collect();
     writeln!(r.md, "# PTR model: {} → {}\n", spec.model, tuned.join(", "))?;
@@ -88,7 +87,7 @@ fn assemble(
     r.put("settings.json", settings.as_bytes())?;
     let md = std::mem::take(&mut r.md);
     r.put("report.md", md.as_bytes())?;
-    Ok(r.names)
+    Ok(r.files)
 }
 
 /// The report being written: `report.md`'s text and the files beside it.
@@ -98,13 +97,14 @@ struct Report<'a> {
     made: &'a Made,
     dir: &'a Path,
     md: String,
-    names: Vec<String>,
+    /// The files written so far, with their content.
+    files: Vec<(String, Vec<u8>)>,
 }
 
 impl Report<'_> {
     fn put(&mut self, name: &str, content: &[u8]) -> anyhow::Result<()> {
         std::fs::write(self.dir.join(name), content)?;
-        self.names.push(name.to_string());
+        self.files.push((name.to_string(), content.to_vec()));
         Ok(())
     }
 
@@ -177,9 +177,8 @@ impl Report<'_> {
         }
         writeln!(self.md, "\nTraining file: `{}`.", self.made.training_file)?;
         if !sims.is_empty() {
-            let path = self.dir.join("similarity.svg");
-            crate::jobs::dataset::chart::write(&path, &sims, threshold as f32)?;
-            self.names.push("similarity.svg".into());
+            let svg = crate::jobs::dataset::chart::svg(&sims, threshold as f32)?;
+            self.put("similarity.svg", svg.as_bytes())?;
             writeln!(self.md, "\n![answer samples' similarity](similarity.svg)")?;
         }
         Ok(())

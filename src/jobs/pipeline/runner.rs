@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 use super::report::{self, Made};
 use super::spec::{answers_only, PipelineSpec};
 use crate::jobs::finetune::TunedModels;
+use crate::jobs::Failure;
 use crate::jobs::{JobContext, JobFailure, JobKind, JobRunner};
-use crate::store::{FileStatus, JobRow, JobStatus, NewEvent, NewFile};
+use crate::store::{JobRow, JobStatus, NewEvent};
 
 /// Runs pipeline jobs.
 pub struct PipelineRunner {
@@ -21,10 +22,6 @@ pub struct PipelineRunner {
     pub models: Arc<dyn TunedModels>,
     /// `<data-dir>/pipelines`: one report folder per job.
     pub dir: PathBuf,
-}
-
-fn failed(code: &str, message: impl Into<String>) -> JobFailure {
-    JobFailure::failed(code, message)
 }
 
 #[async_trait::async_trait]
@@ -39,7 +36,7 @@ impl JobRunner for PipelineRunner {
 
     async fn run(&self, ctx: JobContext) -> Result<(), JobFailure> {
         let spec: PipelineSpec = serde_json::from_value(ctx.job.spec.clone())
-            .map_err(|e| failed("invalid_spec", e.to_string()))?;
+            .map_err(|e| Failure::InvalidSpec.with(e.to_string()))?;
         let mut records = Vec::new();
         for (i, file) in spec.import_files.iter().enumerate() {
             let body = json!({"input_file": file, "input_format": "ptr_sample", "import": true});
@@ -65,13 +62,13 @@ impl JobRunner for PipelineRunner {
             };
             let body = spec
                 .fine_tune_spec(variant, &file)
-                .map_err(|e| failed("invalid_spec", e.to_string()))?;
+                .map_err(|e| Failure::InvalidSpec.with(e.to_string()))?;
             let body = serde_json::to_value(body).expect("a fine-tuning spec serialises");
             let name = format!("fine_tune-{}", variant.name);
             let job = stage(&ctx, JobKind::FineTune, &name, body).await?;
             let model = job.state["fine_tuned_model"]
                 .as_str()
-                .ok_or_else(|| failed("stage_failed", format!("{} made no model", job.id)))?
+                .ok_or_else(|| Failure::StageFailed.with(format!("{} made no model", job.id)))?
                 .to_string();
             tuned.push((model, job));
         }
@@ -82,7 +79,7 @@ impl JobRunner for PipelineRunner {
             self.models
                 .load(model)
                 .await
-                .map_err(|e| failed("model_unavailable", format!("cannot load {model}: {e}")))?;
+                .map_err(|e| Failure::ModelUnavailable.with(format!("cannot load {model}: {e}")))?;
         }
         let body = serde_json::to_value(spec.eval_spec(&ids)).expect("an eval spec serialises");
         let eval = stage(&ctx, JobKind::Eval, "eval", body).await?;
@@ -135,10 +132,11 @@ async fn stage(
                 .as_ref()
                 .and_then(|e| e["message"].as_str())
                 .unwrap_or("no reason given");
-            Err(failed(
-                "stage_failed",
-                format!("stage `{name}` ({}) {}: {why}", job.id, status.as_str()),
-            ))
+            Err(Failure::StageFailed.with(format!(
+                "stage `{name}` ({}) {}: {why}",
+                job.id,
+                status.as_str()
+            )))
         }
     }
 }
@@ -159,8 +157,7 @@ async fn training_file(
         return Ok(id.to_string());
     }
     let parts = parts.to_vec();
-    let name = format!("{}-{key}.jsonl", ctx.job.id);
-    let row = ctx
+    let lines = ctx
         .store
         .call(move |s| {
             let mut lines = String::new();
@@ -178,27 +175,17 @@ async fn training_file(
                     }
                 }
             }
-            s.insert_file(NewFile {
-                filename: &name,
-                purpose: "fine-tune",
-                content: lines.as_bytes(),
-                status: if lines.is_empty() {
-                    FileStatus::Error
-                } else {
-                    FileStatus::Processed
-                },
-                status_details: lines
-                    .is_empty()
-                    .then(|| "no record was accepted".to_string()),
-            })
+            Ok(lines)
         })
         .await?;
-    if row.status != FileStatus::Processed {
-        return Err(failed(
-            "no_training_records",
-            "the records' stages accepted no record: nothing to train on",
-        ));
+    if lines.is_empty() {
+        return Err(Failure::NoTrainingRecords
+            .with("the records' stages accepted no record: nothing to train on"));
     }
+    let name = format!("{}-{key}.jsonl", ctx.job.id);
+    let row = ctx
+        .store_file(name, "fine-tune", lines.into_bytes())
+        .await?;
     ctx.patch(json!({"training_files": {key: row.id}})).await?;
     ctx.event(NewEvent::info(format!(
         "Training file {} ({} bytes{})",

@@ -1,0 +1,107 @@
+//! The back office: the durable store, the job manager with a runner per job kind, and what the
+//! admin routes check requests against. Built once by [`super::App::build`] when an admin token is
+//! configured; the admin routes ([`crate::http::admin`]) and the in-process commands
+//! (`ptr-model`, `build-dataset`) use it.
+
+use std::sync::Arc;
+
+use crate::jobs::JobManager;
+use crate::models::ModelManager;
+use crate::store::Store;
+
+/// What the admin routes need.
+pub struct Admin {
+    /// The served models (the admin model routes list, load and unload them).
+    pub models: Arc<ModelManager>,
+    /// The admin token (the admin routes keep only its digest).
+    pub token: String,
+    pub store: Arc<Store>,
+    pub jobs: Arc<JobManager>,
+    /// Largest file upload in bytes.
+    pub max_file_bytes: usize,
+    /// Checks dataset jobs' requests against the models and files.
+    pub datasets: crate::jobs::dataset::resolve::Resolver,
+    /// The model registry as fine-tuning jobs see it (`None`: fine-tuning is off).
+    pub tuned: Option<Arc<dyn crate::jobs::finetune::TunedModels>>,
+    /// This server's own base URL once it listens (evaluation jobs call it).
+    pub self_url: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Admin {
+    /// Opens the store under the data directory, settles jobs a crash interrupted, registers the
+    /// job runners and starts the scheduler. `None` when no admin token is configured.
+    pub fn start(
+        config: &crate::config::AdminConfig,
+        data_dir: &std::path::Path,
+        models: Arc<crate::models::ModelManager>,
+        cache: crate::fetch::ModelCache,
+        embedder: crate::jobs::dataset::EmbedderLoader,
+        api_key: Option<String>,
+        device: crate::engine::DeviceSpec,
+    ) -> anyhow::Result<Option<Self>> {
+        use anyhow::Context;
+        let Some(token) = &config.admin_token else {
+            return Ok(None);
+        };
+        let dir = data_dir.to_path_buf();
+        let store = Arc::new(
+            Store::open(&dir)
+                .with_context(|| format!("cannot open the job store in {}", dir.display()))?,
+        );
+        let datasets = crate::jobs::dataset::resolve::Resolver {
+            models: models.clone(),
+            extract: crate::eval::tasks::gsm8k::extract,
+        };
+        let mut jobs = JobManager::new(store.clone(), config.max_running_jobs);
+        jobs.register(
+            crate::jobs::JobKind::Dataset,
+            Arc::new(crate::jobs::dataset::DatasetRunner::new(
+                datasets.clone(),
+                embedder,
+            )),
+        );
+        let self_url = Arc::new(std::sync::Mutex::new(None));
+        jobs.register(
+            crate::jobs::JobKind::Eval,
+            Arc::new(crate::jobs::eval::EvalRunner {
+                self_url: self_url.clone(),
+                self_key: api_key,
+                dir: dir.join("evals"),
+            }),
+        );
+        let tuned: Arc<dyn crate::jobs::finetune::TunedModels> =
+            Arc::new(crate::jobs::finetune::ManagedModels {
+                models: models.clone(),
+                cache,
+            });
+        jobs.register(
+            crate::jobs::JobKind::FineTune,
+            Arc::new(crate::jobs::finetune::FineTuneRunner {
+                models: tuned.clone(),
+                exe: std::env::current_exe().context("cannot find this program to run `train`")?,
+                device,
+                jobs_dir: dir.join("fine_tuning"),
+            }),
+        );
+        jobs.register(
+            crate::jobs::JobKind::Pipeline,
+            Arc::new(crate::jobs::pipeline::PipelineRunner {
+                models: tuned.clone(),
+                dir: dir.join("pipelines"),
+            }),
+        );
+        let jobs = Arc::new(jobs);
+        jobs.start()?;
+        tracing::info!(data_dir = %dir.display(), "admin API on at /admin/v1");
+        Ok(Some(Self {
+            models,
+            token: token.clone(),
+            store,
+            jobs,
+            max_file_bytes: config.max_file_bytes,
+            datasets,
+            tuned: Some(tuned),
+            self_url,
+        }))
+    }
+}
