@@ -220,6 +220,8 @@ pub async fn run(args: BuildDatasetArgs) -> anyhow::Result<()> {
         Ok(())
     })
     .await?;
+    // The scheduler stops before the runtime does (the job has ended: nothing to pause).
+    admin.jobs.shutdown(std::time::Duration::from_secs(5)).await;
     crate::jobs::dataset::export::export(&admin.store, &job, &args.out)?;
     match job.status {
         JobStatus::Succeeded => Ok(()),
