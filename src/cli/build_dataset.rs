@@ -269,7 +269,14 @@ mod tests {
         assert_eq!(options.device, DeviceSpec::Cuda(1));
         assert_eq!(options.recycle_after, 0, "only a CPU engine is recycled");
         // A remote role is not loaded here; one model for both roles is loaded once.
-        let a = args(&["--weak-model", "w", "--strong-model", "s", "--strong-url", "http://x/v1"]);
+        let a = args(&[
+            "--weak-model",
+            "w",
+            "--strong-model",
+            "s",
+            "--strong-url",
+            "http://x/v1",
+        ]);
         assert_eq!(a.local_models(), ["w"]);
         let a = args(&["--weak-model", "m", "--strong-model", "m"]);
         assert_eq!(a.local_models(), ["m"]);
