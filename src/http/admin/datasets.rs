@@ -41,11 +41,10 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     responses((status = 200, description = "The job", body = DatasetJob), BadBody, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn create(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     headers: HeaderMap,
     ApiJson(spec): ApiJson<DatasetSpec>,
 ) -> Result<Json<Value>, ApiError> {
-    let admin = &state;
     let key = idempotency_key(&headers)?;
     admin
         .datasets
@@ -64,10 +63,10 @@ pub async fn create(
     responses((status = 200, body = List<DatasetJob>), BadQuery, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn list(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<List<Value>>, ApiError> {
-    list_kind(&state, JobKind::Dataset, query, job_view).await
+    list_kind(&admin, JobKind::Dataset, query, job_view).await
 }
 
 /// Retrieve a dataset job (any job id is answered, as by `GET /jobs/{id}`).
@@ -76,8 +75,8 @@ pub async fn list(
     params(("id" = String, Path, description = "The job id")),
     responses((status = 200, body = DatasetJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
-pub async fn retrieve(state: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
-    jobs::retrieve(state, id).await
+pub async fn retrieve(admin: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+    jobs::retrieve(admin, id).await
 }
 
 /// Cancel a dataset job: it stops promptly; the records it wrote are kept for a resume.
@@ -86,6 +85,6 @@ pub async fn retrieve(state: State<Shared>, id: Path<String>) -> Result<Json<Val
     params(("id" = String, Path, description = "The job id")),
     responses((status = 200, body = DatasetJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
-pub async fn cancel(state: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
-    jobs::cancel(state, id).await
+pub async fn cancel(admin: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+    jobs::cancel(admin, id).await
 }

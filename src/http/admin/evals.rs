@@ -28,15 +28,14 @@ use crate::jobs::JobKind;
     responses((status = 200, description = "The job", body = EvalJob), BadBody, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn create(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     headers: HeaderMap,
     ApiJson(spec): ApiJson<EvalJobSpec>,
 ) -> Result<Json<Value>, ApiError> {
-    let admin = &state;
     let key = idempotency_key(&headers)?;
     spec.check()
         .map_err(|e| ApiError::invalid(e.param, e.message))?;
-    check_tasks(admin, &spec.tasks, "tasks").await?;
+    check_tasks(&admin, &spec.tasks, "tasks").await?;
     let systems = std::iter::once(("model".to_string(), &spec.model, &spec.endpoint))
         .chain(
             spec.compare
@@ -51,7 +50,7 @@ pub async fn create(
         );
     for (param, m, endpoint) in systems {
         if endpoint.is_none() {
-            state
+            admin
                 .models
                 .resolve(Some(m))
                 .map_err(|e| ApiError::invalid(param, e.to_string()))?;
@@ -100,10 +99,10 @@ pub(super) async fn check_tasks(
     responses((status = 200, body = List<EvalJob>), BadQuery, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn list(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<List<Value>>, ApiError> {
-    list_kind(&state, JobKind::Eval, query, job_view).await
+    list_kind(&admin, JobKind::Eval, query, job_view).await
 }
 
 /// Retrieve an evaluation job (any job id is answered, as by `GET /jobs/{id}`).
@@ -112,8 +111,8 @@ pub async fn list(
     params(("id" = String, Path, description = "The job id")),
     responses((status = 200, body = EvalJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
-pub async fn retrieve(state: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
-    jobs::retrieve(state, id).await
+pub async fn retrieve(admin: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+    jobs::retrieve(admin, id).await
 }
 
 /// Cancel an evaluation job: it stops promptly; the items it scored are kept for a resume.
@@ -122,6 +121,6 @@ pub async fn retrieve(state: State<Shared>, id: Path<String>) -> Result<Json<Val
     params(("id" = String, Path, description = "The job id")),
     responses((status = 200, body = EvalJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
-pub async fn cancel(state: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
-    jobs::cancel(state, id).await
+pub async fn cancel(admin: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+    jobs::cancel(admin, id).await
 }

@@ -58,12 +58,12 @@ once the job has ended.",
             ),
             security(("admin_token" = [])))]
         pub async fn $name(
-            state: State<Shared>,
+            admin: State<Shared>,
             id: Path<String>,
             headers: HeaderMap,
             query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
         ) -> Result<Response, ApiError> {
-            list(state, id, headers, query).await
+            list(admin, id, headers, query).await
         }
     };
 }
@@ -107,13 +107,13 @@ events_route!(
 
 /// `GET /…/jobs/{id}/events`, for every kind.
 async fn list(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     Path(id): Path<String>,
     headers: HeaderMap,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let job = find(&state, id.clone(), None).await?;
+    let job = find(&admin, id.clone(), None).await?;
     let kind = JobKind::parse(&job.kind).unwrap_or(JobKind::Dataset);
     let after = match q.after.as_deref() {
         Some(a) => Some(
@@ -122,7 +122,6 @@ async fn list(
         ),
         None => None,
     };
-    let admin = &state;
     if q.stream {
         let resume = headers
             .get("last-event-id")

@@ -41,10 +41,9 @@ fn too_large(limit: usize) -> ApiError {
     ),
     security(("admin_token" = [])))]
 pub async fn upload(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<FileObject>, ApiError> {
-    let admin = &state;
     let mut multipart = multipart.map_err(|e| {
         ApiError::new(
             ErrorKind::InvalidRequest,
@@ -140,10 +139,9 @@ pub struct ListFiles {
     responses((status = 200, body = List<FileObject>), BadQuery, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn list(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     query: Result<Query<ListFiles>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<List<FileObject>>, ApiError> {
-    let admin = &state;
     let Query(q) = query.map_err(|e| ApiError::new(ErrorKind::InvalidRequest, e.body_text()))?;
     let limit = q.limit.unwrap_or(10_000);
     if limit == 0 || limit > 10_000 {
@@ -185,10 +183,10 @@ pub async fn list(
     responses((status = 200, body = FileObject), NotFound, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn retrieve(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<FileObject>, ApiError> {
-    let row = state.store.call(move |s| s.file(&id)).await?;
+    let row = admin.store.call(move |s| s.file(&id)).await?;
     Ok(Json(FileObject::from(&row)))
 }
 
@@ -202,10 +200,10 @@ pub async fn retrieve(
     ),
     security(("admin_token" = [])))]
 pub async fn content(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let bytes = state.store.call(move |s| s.file_content(&id)).await?;
+    let bytes = admin.store.call(move |s| s.file_content(&id)).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
@@ -215,11 +213,11 @@ pub async fn content(
     responses((status = 200, body = Deleted), NotFound, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn delete(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
     let deleted = id.clone();
-    state.store.call(move |s| s.delete_file(&id)).await?;
+    admin.store.call(move |s| s.delete_file(&id)).await?;
     Ok(Json(Deleted {
         id: deleted,
         object: "file",

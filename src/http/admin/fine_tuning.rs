@@ -18,9 +18,9 @@ use crate::jobs::finetune::{checkpoint, Checkpoint, FineTuneSpec};
 use crate::jobs::JobKind;
 use crate::store::{FileStatus, StoreError};
 
-async fn check_file(state: &super::Admin, id: &str, param: &str) -> Result<(), ApiError> {
+async fn check_file(admin: &super::Admin, id: &str, param: &str) -> Result<(), ApiError> {
     let owned = id.to_string();
-    let row = match state.store.call(move |s| s.file(&owned)).await {
+    let row = match admin.store.call(move |s| s.file(&owned)).await {
         Ok(row) => row,
         Err(StoreError::NotFound { .. }) => {
             return Err(ApiError::invalid(
@@ -60,17 +60,16 @@ async fn check_file(state: &super::Admin, id: &str, param: &str) -> Result<(), A
     responses((status = 200, description = "The job", body = FineTuningJob), BadBody, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn create(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     headers: HeaderMap,
     ApiJson(spec): ApiJson<FineTuneSpec>,
 ) -> Result<Json<Value>, ApiError> {
-    let admin = &state;
     let key = idempotency_key(&headers)?;
     spec.check()
         .map_err(|e| ApiError::invalid(e.param, e.message))?;
-    check_file(&state, &spec.training_file, "training_file").await?;
+    check_file(&admin, &spec.training_file, "training_file").await?;
     if let Some(v) = &spec.validation_file {
-        check_file(&state, v, "validation_file").await?;
+        check_file(&admin, v, "validation_file").await?;
     }
     let tuned = admin
         .tuned
@@ -117,10 +116,10 @@ pub fn ft_view(job: &crate::store::JobRow) -> Value {
     responses((status = 200, body = List<FineTuningJob>), BadQuery, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn list(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<List<Value>>, ApiError> {
-    list_kind(&state, JobKind::FineTune, query, ft_view).await
+    list_kind(&admin, JobKind::FineTune, query, ft_view).await
 }
 
 /// Retrieve a fine-tuning job.
@@ -130,11 +129,11 @@ pub async fn list(
     responses((status = 200, body = FineTuningJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn retrieve(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(ft_view(
-        &find(&state, id, Some(JobKind::FineTune)).await?,
+        &find(&admin, id, Some(JobKind::FineTune)).await?,
     )))
 }
 
@@ -147,11 +146,11 @@ pub async fn retrieve(
     responses((status = 200, body = FineTuningJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn cancel(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    find(&state, id.clone(), Some(JobKind::FineTune)).await?;
-    Ok(Json(ft_view(&state.jobs.cancel(&id).await?)))
+    find(&admin, id.clone(), Some(JobKind::FineTune)).await?;
+    Ok(Json(ft_view(&admin.jobs.cancel(&id).await?)))
 }
 
 /// Pause a queued or running fine-tuning job; a running one stops, keeping its checkpoints.
@@ -161,11 +160,11 @@ pub async fn cancel(
     responses((status = 200, body = FineTuningJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn pause(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    find(&state, id.clone(), Some(JobKind::FineTune)).await?;
-    Ok(Json(ft_view(&state.jobs.pause(&id).await?)))
+    find(&admin, id.clone(), Some(JobKind::FineTune)).await?;
+    Ok(Json(ft_view(&admin.jobs.pause(&id).await?)))
 }
 
 /// Queue a paused fine-tuning job again; it continues from its last checkpoint.
@@ -175,11 +174,11 @@ pub async fn pause(
     responses((status = 200, body = FineTuningJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn resume(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    find(&state, id.clone(), Some(JobKind::FineTune)).await?;
-    Ok(Json(ft_view(&state.jobs.resume(&id).await?)))
+    find(&admin, id.clone(), Some(JobKind::FineTune)).await?;
+    Ok(Json(ft_view(&admin.jobs.resume(&id).await?)))
 }
 
 /// List a fine-tuning job's checkpoints, newest first, each with its step's metrics.
@@ -193,13 +192,13 @@ pub async fn resume(
     ),
     security(("admin_token" = [])))]
 pub async fn checkpoints(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     Path(id): Path<String>,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<List<Checkpoint>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let limit = page_limit(q.limit())?;
-    let job = find(&state, id, Some(JobKind::FineTune)).await?;
+    let job = find(&admin, id, Some(JobKind::FineTune)).await?;
     let mut all = checkpoint::in_state(&job.state);
     all.reverse();
     if let Some(after) = q.after() {

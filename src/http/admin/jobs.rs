@@ -53,7 +53,7 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
 
 /// Lists jobs newest first, with OpenAI's cursor pagination.
 pub async fn list_jobs(
-    state: &super::Admin,
+    admin: &super::Admin,
     kinds: Vec<JobKind>,
     statuses: Vec<JobStatus>,
     after: Option<String>,
@@ -62,7 +62,7 @@ pub async fn list_jobs(
 ) -> Result<Json<List<Value>>, ApiError> {
     let limit = page_limit(limit)?;
     let kinds: Vec<&'static str> = kinds.iter().map(|k| k.as_str()).collect();
-    let mut rows = state
+    let mut rows = admin
         .store
         .call(move |s| s.list_jobs(&kinds, &statuses, after.as_deref(), limit + 1))
         .await?;
@@ -93,13 +93,13 @@ impl Page {
 
 /// `GET /<kind>/jobs`: one kind's jobs, newest first, each shown by `view`.
 pub async fn list_kind(
-    state: &super::Admin,
+    admin: &super::Admin,
     kind: JobKind,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
     view: fn(&JobRow) -> Value,
 ) -> Result<Json<List<Value>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    list_jobs(state, vec![kind], vec![], q.after, q.limit, view).await
+    list_jobs(admin, vec![kind], vec![], q.after, q.limit, view).await
 }
 
 /// List jobs of every kind, newest first.
@@ -108,7 +108,7 @@ pub async fn list_kind(
     responses((status = 200, body = List<JobObject>), BadQuery, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn index(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     query: Result<Query<ListJobs>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<List<Value>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
@@ -130,16 +130,16 @@ pub async fn index(
                 .ok_or_else(|| ApiError::invalid("statuses", format!("unknown status `{s}`")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    list_jobs(&state, kinds, statuses, q.after, q.limit, job_view).await
+    list_jobs(&admin, kinds, statuses, q.after, q.limit, job_view).await
 }
 
 /// A job by id, of `kind` when given (another kind's id is a 404 there).
 pub async fn find(
-    state: &super::Admin,
+    admin: &super::Admin,
     id: String,
     kind: Option<JobKind>,
 ) -> Result<JobRow, ApiError> {
-    let job = state.jobs.job(&id).await?;
+    let job = admin.jobs.job(&id).await?;
     match kind {
         Some(k) if k.as_str() != job.kind => {
             Err(crate::store::StoreError::NotFound { what: "job", id }.into())
@@ -154,10 +154,10 @@ pub async fn find(
     responses((status = 200, body = JobObject), NotFound, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn retrieve(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(job_view(&find(&state, id, None).await?)))
+    Ok(Json(job_view(&find(&admin, id, None).await?)))
 }
 
 /// Cancel a job of any kind.
@@ -168,10 +168,10 @@ pub async fn retrieve(
     responses((status = 200, body = JobObject), NotFound, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn cancel(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    find(&state, id.clone(), None).await?;
-    let job = state.jobs.cancel(&id).await?;
+    find(&admin, id.clone(), None).await?;
+    let job = admin.jobs.cancel(&id).await?;
     Ok(Json(job_view(&job)))
 }

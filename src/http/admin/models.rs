@@ -59,8 +59,8 @@ impl Listed for AdminModel {
 #[utoipa::path(get, path = "/models", tag = "admin: models", operation_id = "list_all_models",
     responses((status = 200, body = List<AdminModel>), Unauthorized),
     security(("admin_token" = [])))]
-pub async fn list(State(state): State<Shared>) -> Result<Json<List<AdminModel>>, ApiError> {
-    let data = state
+pub async fn list(State(admin): State<Shared>) -> Result<Json<List<AdminModel>>, ApiError> {
+    let data = admin
         .models
         .list()
         .into_iter()
@@ -79,10 +79,10 @@ pub async fn list(State(state): State<Shared>) -> Result<Json<List<AdminModel>>,
     ),
     security(("admin_token" = [])))]
 pub async fn retrieve(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<AdminModel>, ApiError> {
-    Ok(Json(state.models.status(&id)?.into()))
+    Ok(Json(admin.models.status(&id)?.into()))
 }
 
 /// Load a model and wait until it serves; a model loaded already is left as it is.
@@ -97,11 +97,11 @@ pub async fn retrieve(
     ),
     security(("admin_token" = [])))]
 pub async fn load(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<AdminModel>, ApiError> {
-    state.models.load(&id).await?;
-    Ok(Json(state.models.status(&id)?.into()))
+    admin.models.load(&id).await?;
+    Ok(Json(admin.models.status(&id)?.into()))
 }
 
 /// Unload a model: running requests finish on the old engine.
@@ -115,11 +115,11 @@ pub async fn load(
     ),
     security(("admin_token" = [])))]
 pub async fn unload(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<AdminModel>, ApiError> {
-    state.models.unload(&id)?;
-    Ok(Json(state.models.status(&id)?.into()))
+    admin.models.unload(&id)?;
+    Ok(Json(admin.models.status(&id)?.into()))
 }
 
 /// Delete a model registered at run time (a tuned model); `models.toml` models are protected.
@@ -133,10 +133,10 @@ pub async fn unload(
     ),
     security(("admin_token" = [])))]
 pub async fn delete(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
-    state.models.remove(&id)?;
+    admin.models.remove(&id)?;
     Ok(Json(Deleted {
         id,
         object: "model",

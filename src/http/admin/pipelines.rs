@@ -30,13 +30,12 @@ use crate::jobs::JobKind;
     responses((status = 200, description = "The job", body = PipelineJob), BadBody, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn create(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     headers: HeaderMap,
     ApiJson(spec): ApiJson<PipelineSpec>,
 ) -> Result<Json<Value>, ApiError> {
-    let admin = &state;
     let key = idempotency_key(&headers)?;
-    let job = accept(admin, spec, key).await?;
+    let job = accept(&admin, spec, key).await?;
     Ok(Json(job_view(&job)))
 }
 
@@ -86,10 +85,10 @@ pub async fn accept(
     responses((status = 200, body = List<PipelineJob>), BadQuery, Unauthorized),
     security(("admin_token" = [])))]
 pub async fn list(
-    State(state): State<Shared>,
+    State(admin): State<Shared>,
     query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<List<Value>>, ApiError> {
-    list_kind(&state, JobKind::Pipeline, query, job_view).await
+    list_kind(&admin, JobKind::Pipeline, query, job_view).await
 }
 
 /// Retrieve a pipeline (any job id is answered, as by `GET /jobs/{id}`).
@@ -98,8 +97,8 @@ pub async fn list(
     params(("id" = String, Path, description = "The job id")),
     responses((status = 200, body = PipelineJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
-pub async fn retrieve(state: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
-    jobs::retrieve(state, id).await
+pub async fn retrieve(admin: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+    jobs::retrieve(admin, id).await
 }
 
 /// Cancel a pipeline: its running stage is cancelled; finished stages keep what they made.
@@ -108,6 +107,6 @@ pub async fn retrieve(state: State<Shared>, id: Path<String>) -> Result<Json<Val
     params(("id" = String, Path, description = "The job id")),
     responses((status = 200, body = PipelineJob), NotFound, Unauthorized),
     security(("admin_token" = [])))]
-pub async fn cancel(state: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
-    jobs::cancel(state, id).await
+pub async fn cancel(admin: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+    jobs::cancel(admin, id).await
 }
