@@ -53,19 +53,16 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
+    let routes = router(state.clone());
     if let Some(admin) = &state.admin {
-        let host = if addr.ip().is_unspecified() {
-            "127.0.0.1".to_string()
-        } else {
-            addr.ip().to_string()
-        };
-        *admin.self_url.lock().expect("lock") = Some(format!("http://{host}:{}", addr.port()));
+        admin.local.bind(routes.clone());
     }
     app.load_models();
 
     let (stop, stopped) = watch::channel(false);
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let served = tokio::spawn(serve(listener, state.clone(), stopped, grace));
+    let closing = state.closing.clone();
+    let served = tokio::spawn(serve(listener, routes, closing, stopped, grace));
     Ok(Server {
         addr,
         state,
@@ -80,13 +77,13 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
 async fn serve(
     listener: TcpListener,
-    state: AppState,
+    routes: axum::Router,
+    closing: std::sync::Arc<watch::Sender<Option<Duration>>>,
     mut stopped: watch::Receiver<bool>,
     grace: Duration,
 ) -> std::io::Result<()> {
     let mut signal = stopped.clone();
-    let closing = state.closing.clone();
-    let app = router(state).into_make_service();
+    let app = routes.into_make_service();
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = signal.wait_for(|s| *s).await;

@@ -23,8 +23,9 @@ pub struct Admin {
     pub datasets: crate::jobs::dataset::resolve::Resolver,
     /// The model registry as fine-tuning jobs see it (`None`: fine-tuning is off).
     pub tuned: Option<Arc<dyn crate::jobs::finetune::TunedModels>>,
-    /// This server's own base URL once it listens (evaluation jobs call it).
-    pub self_url: Arc<std::sync::Mutex<Option<String>>>,
+    /// This server's own `/v1` API in process, bound once its router is built (evaluation and
+    /// dataset jobs reach this server's models through it).
+    pub local: crate::client::LocalApi,
 }
 
 impl Admin {
@@ -60,12 +61,12 @@ impl Admin {
                 embedder,
             )),
         );
-        let self_url = Arc::new(std::sync::Mutex::new(None));
+        let local = crate::client::LocalApi::default();
         jobs.register(
             crate::jobs::JobKind::Eval,
             Arc::new(crate::jobs::eval::EvalRunner {
-                self_url: self_url.clone(),
-                self_key: api_key,
+                local: local.clone(),
+                local_key: api_key,
                 dir: dir.join("evals"),
             }),
         );
@@ -101,7 +102,7 @@ impl Admin {
             max_file_bytes: config.max_file_bytes,
             datasets,
             tuned: Some(tuned),
-            self_url,
+            local,
         }))
     }
 }

@@ -16,7 +16,8 @@ use super::source::ModelSourceArgs;
 use crate::engine::DeviceSpec;
 use crate::jobs::dataset::input::InputFormat;
 use crate::jobs::dataset::spec::{DatasetSpec, FilterSpec, RoleSpec, DEFAULT_THRESHOLD};
-use crate::jobs::JobKind;
+use crate::jobs::dataset::DatasetState;
+use crate::jobs::{JobKind, JobState};
 use crate::store::{FileStatus, JobStatus, NewFile};
 
 /// `build-dataset` arguments.
@@ -205,17 +206,16 @@ pub async fn run(args: BuildDatasetArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let template = "{elapsed_precise} [{bar:30}] {pos}/{len} records · {msg}";
     let job = super::follow::follow(&admin.jobs, &job.id, template, |job, bar| {
-        let counts = &job.state["request_counts"];
-        let get = |k: &str| counts[k].as_u64().unwrap_or(0);
-        bar.set_length(get("total"));
-        bar.set_position(get("completed"));
+        let c = DatasetState::of(job).request_counts.unwrap_or_default();
+        bar.set_length(c.total as u64);
+        bar.set_position(c.completed as u64);
         let minutes = (started.elapsed().as_secs_f64() / 60.0).max(1e-9);
-        let rate = get("accepted") as f64 / get("completed").max(1) as f64;
+        let rate = c.accepted as f64 / c.completed.max(1) as f64;
         bar.set_message(format!(
             "{:.1}/min · {:.0}% accepted · {} failed",
-            get("completed") as f64 / minutes,
+            c.completed as f64 / minutes,
             rate * 100.0,
-            get("failed")
+            c.failed
         ));
         Ok(())
     })

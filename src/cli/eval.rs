@@ -134,6 +134,7 @@ impl EvalArgs {
             model: self.model.clone(),
             api_key: self.api_key.clone().map(|k| k.0),
             rounds_mode: mode(self.server_rounds, &self.endpoint),
+            local: None,
         }];
         if let Some(model) = &self.compare_model {
             let own = self
@@ -160,6 +161,7 @@ impl EvalArgs {
                     })
                     .map(|k| k.0),
                 rounds_mode: mode(self.compare_server_rounds, &own),
+                local: None,
             });
         }
         Ok(EvalSpec {

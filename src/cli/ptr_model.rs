@@ -16,7 +16,11 @@ use super::serve::ServeArgs;
 use super::source::ModelSourceArgs;
 use crate::app::Admin;
 use crate::engine::DeviceSpec;
-use crate::jobs::pipeline::PipelineSpec;
+use crate::jobs::dataset::DatasetState;
+use crate::jobs::eval::EvalState;
+use crate::jobs::finetune::FineTuneState;
+use crate::jobs::pipeline::{PipelineSpec, PipelineState};
+use crate::jobs::{JobKind, JobState};
 use crate::store::{FileStatus, JobRow, JobStatus, NewFile, Store};
 
 /// `ptr-model` arguments.
@@ -108,7 +112,7 @@ pub async fn run(args: PtrModelArgs) -> anyhow::Result<()> {
             job.error.unwrap_or(Value::Null)
         );
     }
-    let from = PathBuf::from(job.state["report_dir"].as_str().unwrap_or_default());
+    let from = PipelineState::of(&job).report_dir.unwrap_or_default();
     let to = args.out.join("report");
     std::fs::create_dir_all(&to)?;
     for entry in std::fs::read_dir(&from).with_context(|| format!("reading {}", from.display()))? {
@@ -123,7 +127,7 @@ pub async fn run(args: PtrModelArgs) -> anyhow::Result<()> {
 /// entry can name (the shipped one names `runs/smollm2/smollm2-135m-instruct-ptr.gguf`).
 fn keep_models(server: &crate::server::Server, job: &JobRow, out: &Path) -> anyhow::Result<()> {
     let base = job.spec["model"].as_str().unwrap_or_default();
-    let stages = job.state["stages"].as_object().cloned().unwrap_or_default();
+    let stages = PipelineState::of(job).stages.unwrap_or_default();
     for (stage, s) in stages {
         let Some(variant) = stage.strip_prefix("fine_tune-") else {
             continue;
@@ -134,11 +138,11 @@ fn keep_models(server: &crate::server::Server, job: &JobRow, out: &Path) -> anyh
             .as_ref()
             .context("no admin API")?
             .store
-            .job(s["job_id"].as_str().unwrap_or_default())?;
-        let Some(tuned) = ft.state["fine_tuned_model"].as_str() else {
+            .job(&s.job_id)?;
+        let Some(tuned) = FineTuneState::of(&ft).fine_tuned_model else {
             continue;
         };
-        let spec = server.state.models.spec(tuned)?;
+        let spec = server.state.models.spec(&tuned)?;
         let from = spec.path.context("a tuned model is a path model")?;
         let to = out.join(format!("{base}-{variant}.gguf"));
         std::fs::copy(&from, &to)
@@ -217,11 +221,17 @@ async fn follow(admin: &Admin, id: &str) -> anyhow::Result<JobRow> {
     let mut shown = String::new();
     let template = "{elapsed_precise} {prefix:>16} [{bar:30}] {pos}/{len} · {msg}";
     super::follow::follow(&admin.jobs, id, template, |job, bar| {
-        let stage = job.state["stage"].as_str().unwrap_or("starting");
-        bar.set_prefix(stage.to_string());
-        let Some(child) = job.state["stages"][stage]["job_id"].as_str() else {
+        let state = PipelineState::of(job);
+        let stage = state.stage.unwrap_or_else(|| "starting".into());
+        bar.set_prefix(stage.clone());
+        let Some(child) = state
+            .stages
+            .and_then(|mut s| s.remove(&stage))
+            .map(|s| s.job_id)
+        else {
             return Ok(());
         };
+        let child = child.as_str();
         let c = admin.store.job(child)?;
         let last = admin
             .store
@@ -247,17 +257,19 @@ async fn follow(admin: &Admin, id: &str) -> anyhow::Result<JobRow> {
 
 /// A stage job's (done, total): records, items, or training steps (from its last event).
 fn progress(job: &JobRow, last_event: &Value) -> (u64, u64) {
-    let s = &job.state;
-    let pair = |d: &Value, t: &Value| (d.as_u64().unwrap_or(0), t.as_u64().unwrap_or(0));
-    if s["request_counts"].is_object() {
-        pair(
-            &s["request_counts"]["completed"],
-            &s["request_counts"]["total"],
-        )
-    } else if s["progress"].is_object() {
-        pair(&s["progress"]["done"], &s["progress"]["total"])
-    } else {
-        pair(&last_event["step"], &last_event["total_steps"])
+    let counted = match JobKind::parse(&job.kind) {
+        Some(JobKind::Dataset) => DatasetState::of(job)
+            .request_counts
+            .map(|c| (c.completed, c.total)),
+        Some(JobKind::Eval) => EvalState::of(job).progress.map(|p| (p.done, p.total)),
+        _ => None,
+    };
+    match counted {
+        Some((done, total)) => (done as u64, total as u64),
+        None => {
+            let n = |k: &str| last_event[k].as_u64().unwrap_or(0);
+            (n("step"), n("total_steps"))
+        }
     }
 }
 

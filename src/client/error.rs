@@ -34,6 +34,9 @@ pub enum ClientError {
     /// A 2xx answer carrying an `error` object.
     #[error("error from {url}: {message}")]
     Payload { url: String, message: String },
+    /// This server's own API could not be called in process ([`super::LocalApi`]).
+    #[error("{}: {message}", super::local::URL)]
+    Local { message: String },
 }
 
 /// The message of an OpenAI error envelope's `error` (`{"message": …}`), of a bare string, or

@@ -7,6 +7,7 @@
 //! payload is a [`ClientError`]; what an error body says is found in [`error`].
 
 pub mod error;
+mod local;
 pub mod reply;
 pub mod sse;
 #[cfg(test)]
@@ -17,14 +18,17 @@ use std::time::Duration;
 use crate::engine::ChatMessage;
 use crate::wire::{ChatCompletionRequest, InputContent, InputMessage};
 pub use error::ClientError;
+pub use local::LocalApi;
 pub use reply::{Chunk, Completion};
 use sse::{SseEvent, SseParser};
 
-/// Where requests go: the chat-completions URL of one server, and its key.
+/// Where requests go: the chat-completions URL of one server, or this server's own API in
+/// process ([`LocalApi`]), and the key.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     url: String,
     api_key: Option<String>,
+    local: Option<LocalApi>,
 }
 
 impl Endpoint {
@@ -39,6 +43,17 @@ impl Endpoint {
         Self {
             url: format!("{}/chat/completions", root.trim_end_matches('/')),
             api_key,
+            local: None,
+        }
+    }
+
+    /// This server's own API, called in process with `api_key` (one it accepts, if it asks for
+    /// one).
+    pub fn local(api: LocalApi, api_key: Option<String>) -> Self {
+        Self {
+            url: local::URL.to_string(),
+            api_key,
+            local: Some(api),
         }
     }
 
@@ -168,6 +183,9 @@ impl Client {
         to: &Endpoint,
         request: &ChatCompletionRequest,
     ) -> Result<reqwest::Response, ClientError> {
+        if let Some(api) = &to.local {
+            return api.send(request, to.api_key.as_deref()).await;
+        }
         let mut post = self.http.post(&to.url).json(request);
         if let Some(key) = &to.api_key {
             post = post.bearer_auth(key);

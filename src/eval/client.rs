@@ -1,4 +1,5 @@
-//! Asks one system for the N rounds of one item, over HTTP.
+//! Asks one system for the N rounds of one item, over HTTP (or in process, for this server's own
+//! models in an eval job).
 //!
 //! Client-side rounds ([`RoundsMode::Client`]) send round r as a plain chat completion whose
 //! messages are [`layout::round_messages`] of the question and the r−1 earlier answers: exactly
@@ -146,7 +147,11 @@ impl Client {
         system: &SystemSpec,
         request: &ChatCompletionRequest,
     ) -> anyhow::Result<Completion> {
-        let endpoint = Endpoint::server(&system.endpoint, system.api_key.clone());
+        let key = system.api_key.clone();
+        let endpoint = match &system.local {
+            Some(api) => Endpoint::local(api.clone(), key),
+            None => Endpoint::server(&system.endpoint, key),
+        };
         Ok(self.http.complete(&endpoint, request).await?)
     }
 }

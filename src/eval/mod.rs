@@ -27,9 +27,9 @@ mod tests;
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-pub use report::{EvalReport, RoundRow, TaskTable};
+pub use report::{EvalReport, RoundRow, TaskTable, VsBaseline};
 pub use run::run;
 pub use tasks::TaskKind;
 
@@ -58,13 +58,16 @@ pub enum RoundsMode {
 pub struct SystemSpec {
     /// The name in tables, the chart and `items.jsonl`; unique within a run.
     pub label: String,
-    /// Base URL; `/v1/chat/completions` is appended.
+    /// Base URL; `/v1/chat/completions` is appended. Only shown when `local` is set.
     pub endpoint: String,
     /// The `model` of each request.
     pub model: String,
     #[serde(skip)]
     pub api_key: Option<String>,
     pub rounds_mode: RoundsMode,
+    /// This server's own API, called in process instead of `endpoint` (an eval job's models).
+    #[serde(skip)]
+    pub local: Option<crate::client::LocalApi>,
 }
 
 impl std::fmt::Debug for SystemSpec {
@@ -75,6 +78,7 @@ impl std::fmt::Debug for SystemSpec {
             .field("model", &self.model)
             .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
             .field("rounds_mode", &self.rounds_mode)
+            .field("local", &self.local)
             .finish()
     }
 }
@@ -104,7 +108,7 @@ pub struct EvalSpec {
 }
 
 /// How far an evaluation is, counted in items (all rounds of one item on one system).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     pub done: usize,
     pub total: usize,

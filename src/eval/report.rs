@@ -7,7 +7,7 @@
 //! system's round 1 on the items both completed (the "PTR model vs the untrained model's first
 //! answer" reading of DESIGN.md §1).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::stats::{flips, mcnemar_exact, wilson, Flips};
 use super::{EvalSpec, RoundsMode, TaskKind};
@@ -33,7 +33,7 @@ pub struct EvalReport {
 }
 
 /// One task on one system.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskTable {
     pub task: TaskKind,
     pub system: String,
@@ -45,7 +45,7 @@ pub struct TaskTable {
 }
 
 /// One round of a [`TaskTable`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoundRow {
     pub round: u32,
     pub correct: usize,
@@ -65,7 +65,7 @@ pub struct RoundRow {
 }
 
 /// A round set against the baseline system's round 1 on the items both completed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VsBaseline {
     pub system: String,
     pub items: usize,

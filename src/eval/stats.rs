@@ -1,7 +1,7 @@
 //! The statistics of the per-round table, as pure functions: the Wilson score interval of an
 //! accuracy, the exact McNemar test of two paired rounds, and the flips between two rounds.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// z for a two-sided 95 % interval.
 const Z95: f64 = 1.959_963_984_540_054;
@@ -22,7 +22,7 @@ pub fn wilson(correct: usize, n: usize) -> Option<(f64, f64)> {
 }
 
 /// How two rounds of the same items differ, item by item.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flips {
     /// Right in the earlier round, wrong in the later one.
     pub right_to_wrong: usize,

@@ -4,10 +4,9 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
-use super::{JobFailure, JobKind, JobManager};
+use super::{JobFailure, JobKind, JobManager, JobState};
 use crate::jobs::Failure;
 use crate::store::{FileRow, FileStatus, JobRow, JobStatus, NewEvent, NewFile, Store, StoreResult};
 
@@ -41,8 +40,9 @@ impl JobContext {
         Ok(())
     }
 
-    /// Merges `patch` into the job's state (counts, output ids, …).
-    pub async fn patch(&self, patch: Value) -> StoreResult<()> {
+    /// Merges the fields `patch` sets into the job's state (its kind's [`JobState`]).
+    pub async fn update<S: JobState>(&self, patch: &S) -> StoreResult<()> {
+        let patch = serde_json::to_value(patch).expect("job states serialise: this is a bug");
         let id = self.job.id.clone();
         self.store.call(move |s| s.patch_state(&id, &patch)).await?;
         let _ = self.notify.send(self.job.id.clone());

@@ -13,11 +13,13 @@ pub mod finetune;
 mod manager;
 pub mod pipeline;
 mod spec_error;
+mod state;
 
 pub use context::{JobContext, Stop};
 pub use failure::Failure;
 pub use manager::JobManager;
 pub use spec_error::SpecError;
+pub use state::JobState;
 
 use serde_json::{json, Value};
 

@@ -574,13 +574,9 @@ async fn a_job_left_running_by_a_crash_resumes_and_writes_each_record_once() {
     );
 }
 
-/// Serves `app` on a loopback port and tells its eval jobs where it is, as `serve` does.
+/// Binds the server's in-process API to `app`, as `serve` does: eval jobs call it.
 async fn listen(app: &Router, state: &AppState) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let served = app.clone();
-    tokio::spawn(async move { axum::serve(listener, served).await });
-    *state.admin.as_ref().unwrap().self_url.lock().unwrap() = Some(format!("http://{addr}"));
+    state.admin.as_ref().unwrap().local.bind(app.clone());
 }
 
 /// Uploads the GSM8K test items for an eval job; the file's id.

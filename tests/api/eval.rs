@@ -37,6 +37,7 @@ fn spec(endpoint: &str, mode: RoundsMode, out: &Path) -> EvalSpec {
             model: MODEL.into(),
             api_key: None,
             rounds_mode: mode,
+            local: None,
         }],
         rounds: 2,
         limit: Some(5),

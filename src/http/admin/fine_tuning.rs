@@ -14,8 +14,8 @@ use super::views::{job_view, List};
 use super::Shared;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::http::extract::ApiJson;
-use crate::jobs::finetune::{checkpoint, Checkpoint, FineTuneSpec};
-use crate::jobs::JobKind;
+use crate::jobs::finetune::{Checkpoint, FineTuneSpec, FineTuneState};
+use crate::jobs::{JobKind, JobState};
 use crate::store::{FileStatus, StoreError};
 
 async fn check_file(admin: &super::Admin, id: &str, param: &str) -> Result<(), ApiError> {
@@ -100,7 +100,7 @@ pub fn ft_view(job: &crate::store::JobRow) -> Value {
     }
     if v.get("hyperparameters").is_none_or(Value::is_null) {
         if let Ok(spec) = serde_json::from_value::<FineTuneSpec>(job.spec.clone()) {
-            v["hyperparameters"] = spec.resolved_hyperparameters();
+            v["hyperparameters"] = json!(spec.resolved_hyperparameters());
         }
     }
     if let Some(obj) = v.as_object_mut() {
@@ -199,7 +199,7 @@ pub async fn checkpoints(
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let limit = page_limit(q.limit())?;
     let job = find(&admin, id, Some(JobKind::FineTune)).await?;
-    let mut all = checkpoint::in_state(&job.state);
+    let mut all = FineTuneState::of(&job).checkpoints.unwrap_or_default();
     all.reverse();
     if let Some(after) = q.after() {
         let pos = all

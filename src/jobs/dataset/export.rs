@@ -4,27 +4,29 @@
 
 use std::path::Path;
 
+use super::DatasetState;
+use crate::jobs::JobState;
 use crate::store::Store;
 
 /// Copies the job's output files and summary into `out`, draws `similarity.svg`, and prints the
 /// summary with its threshold sweep.
 pub fn export(store: &Store, job: &crate::store::JobRow, out: &Path) -> anyhow::Result<()> {
-    let state = &job.state;
-    for (key, name) in [
-        ("output_file_id", "train.jsonl"),
-        ("error_file_id", "rejected.jsonl"),
-        ("provenance_file_id", "provenance.jsonl"),
+    let state = DatasetState::of(job);
+    for (id, name) in [
+        (&state.output_file_id, "train.jsonl"),
+        (&state.error_file_id, "rejected.jsonl"),
+        (&state.provenance_file_id, "provenance.jsonl"),
     ] {
-        if let Some(id) = state[key].as_str() {
+        if let Some(id) = id {
             std::fs::write(out.join(name), store.file_content(id)?)?;
         }
     }
-    let summary = &state["summary"];
-    std::fs::write(
-        out.join("summary.json"),
-        serde_json::to_string_pretty(summary)?,
-    )?;
-    eprintln!("{}", serde_json::to_string_pretty(summary)?);
+    let Some(summary) = &state.summary else {
+        anyhow::bail!("job {} has no summary: it wrote no outputs", job.id);
+    };
+    let text = serde_json::to_string_pretty(summary)?;
+    std::fs::write(out.join("summary.json"), &text)?;
+    eprintln!("{text}");
     let sims: Vec<f32> = store
         .records(&job.id)?
         .iter()
@@ -32,15 +34,14 @@ pub fn export(store: &Store, job: &crate::store::JobRow, out: &Path) -> anyhow::
         .map(|s| s.sample_similarity)
         .collect();
     if !sims.is_empty() {
-        let threshold = summary["threshold"].as_f64().unwrap_or(0.0) as f32;
-        super::chart::write(&out.join("similarity.svg"), &sims, threshold)?;
+        super::chart::write(&out.join("similarity.svg"), &sims, summary.threshold as f32)?;
         eprintln!("threshold  accepted");
-        for row in summary["threshold_sweep"].as_array().into_iter().flatten() {
+        for row in &summary.threshold_sweep {
             eprintln!(
                 "{:>9.2}  {:>8} ({:.0} %)",
-                row["threshold"].as_f64().unwrap_or(0.0),
-                row["accepted"].as_u64().unwrap_or(0),
-                row["acceptance_rate"].as_f64().unwrap_or(0.0) * 100.0
+                row.threshold,
+                row.accepted,
+                row.acceptance_rate * 100.0
             );
         }
     }

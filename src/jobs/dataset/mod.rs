@@ -16,7 +16,9 @@ pub mod input;
 pub mod resolve;
 mod runner;
 pub mod spec;
+mod state;
 pub mod summary;
 
 pub use runner::{DatasetRunner, EmbedderLoader};
 pub use spec::DatasetSpec;
+pub use state::{DatasetState, RequestCounts};

@@ -16,6 +16,7 @@ use super::input::Query;
 use super::resolve::{self, Resolved};
 use super::spec::{DatasetSpec, FilterSpec};
 use super::summary;
+use super::{DatasetState, RequestCounts};
 use crate::jobs::Failure;
 use crate::jobs::{JobContext, JobFailure, JobRunner};
 use crate::store::{FileStatus, NewEvent, NewFile, RecordRow, Store};
@@ -69,8 +70,18 @@ impl Counts {
         self.accepted + self.rejected
     }
 
-    fn json(&self) -> Value {
-        json!({"total": self.total, "completed": self.completed(), "accepted": self.accepted, "rejected": self.rejected, "failed": self.failed})
+    /// The job's state with these counts.
+    fn state(&self) -> DatasetState {
+        DatasetState {
+            request_counts: Some(RequestCounts {
+                total: self.total,
+                completed: self.completed(),
+                accepted: self.accepted,
+                rejected: self.rejected,
+                failed: self.failed,
+            }),
+            ..DatasetState::default()
+        }
     }
 }
 
@@ -110,7 +121,7 @@ impl JobRunner for DatasetRunner {
             todo.len()
         )))
         .await?;
-        ctx.patch(json!({"request_counts": counts.json()})).await?;
+        ctx.update(&counts.state()).await?;
         let builder = match roles {
             Some(r) => Some(Builder {
                 weak: r.weak,
@@ -182,7 +193,7 @@ impl DatasetRunner {
             let minutes = started.elapsed().as_secs_f64() / 60.0;
             let rate = (counts.completed() - fresh) as f64 / minutes.max(1e-9);
             let acceptance = counts.accepted as f64 / counts.completed().max(1) as f64;
-            ctx.patch(json!({"request_counts": counts.json()})).await?;
+            ctx.update(&counts.state()).await?;
             ctx.event(NewEvent::metrics(
                 format!("{}/{} records, {:.1}/min, {:.0}% accepted", counts.completed(), counts.total, rate, acceptance * 100.0),
                 json!({"completed": counts.completed(), "total": counts.total, "records_per_minute": rate, "acceptance_rate": acceptance}),
@@ -286,9 +297,15 @@ async fn write_outputs(
         })
         .await?;
     let (output, error, provenance, summary) = written;
-    let accepted_total = &summary["accepted"];
-    ctx.patch(json!({"output_file_id": output, "error_file_id": error, "provenance_file_id": provenance, "summary": summary}))
-        .await?;
+    let accepted_total = summary.accepted;
+    ctx.update(&DatasetState {
+        output_file_id: Some(output.clone()),
+        error_file_id: Some(error),
+        provenance_file_id: Some(provenance),
+        summary: Some(summary),
+        ..DatasetState::default()
+    })
+    .await?;
     ctx.event(NewEvent::info(format!(
         "Wrote {accepted_total} training lines to {output}"
     )))

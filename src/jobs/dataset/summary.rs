@@ -4,7 +4,9 @@
 //! have kept with the other checks unchanged, so a threshold can be chosen from measured data
 //! without generating anything again.
 
-use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 use super::filter::Scores;
 use super::spec::FilterSpec;
@@ -13,6 +15,53 @@ use crate::store::RecordRow;
 /// Thresholds the sweep always reports (the job's own is added when it is not among them).
 const SWEEP: [f32; 8] = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95];
 
+/// A dataset job's `summary`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Records written (accepted and rejected), over every run of the job.
+    pub records: usize,
+    pub accepted: usize,
+    pub rejected: usize,
+    /// Rejected records by reason (`inconsistent_samples`, `gold_mismatch`, …).
+    pub rejected_by: BTreeMap<String, usize>,
+    /// Queries of this run that produced no record.
+    pub failed: usize,
+    pub acceptance_rate: f64,
+    /// Mean similarity of a record's answer samples (generated records only).
+    pub mean_sample_similarity: Option<f64>,
+    pub sample_similarity: Option<Distribution>,
+    /// The job's similarity threshold.
+    pub threshold: f64,
+    pub threshold_sweep: Vec<SweepPoint>,
+    /// Tokens generated for the records.
+    pub tokens: u64,
+    /// Time spent building the records (summed over records, concurrent ones overlapping).
+    pub record_seconds: f64,
+    /// This run's wall time.
+    pub seconds: f64,
+}
+
+/// Quantiles of the answer samples' similarity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Distribution {
+    pub n: usize,
+    pub min: f64,
+    pub p10: f64,
+    pub p25: f64,
+    pub median: f64,
+    pub p75: f64,
+    pub p90: f64,
+    pub max: f64,
+}
+
+/// How many scored records one threshold would have kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    pub threshold: f64,
+    pub accepted: usize,
+    pub acceptance_rate: f64,
+}
+
 /// A row's filter scores, read back from its provenance (none for imported records).
 pub fn scores(row: &RecordRow) -> Option<Scores> {
     serde_json::from_value(row.provenance.get("scores")?.clone()).ok()
@@ -20,16 +69,12 @@ pub fn scores(row: &RecordRow) -> Option<Scores> {
 
 /// The summary of `rows`; `failed` counts queries that produced no row, `seconds` is this run's
 /// wall time.
-pub fn summarize(rows: &[RecordRow], filter: &FilterSpec, failed: usize, seconds: f64) -> Value {
+pub fn summarize(rows: &[RecordRow], filter: &FilterSpec, failed: usize, seconds: f64) -> Summary {
     let accepted = rows.iter().filter(|r| r.accepted).count();
-    let mut rejected_by = serde_json::Map::new();
+    let mut rejected_by = BTreeMap::new();
     for r in rows.iter().filter(|r| !r.accepted) {
         let reason = r.line["reason"].as_str().unwrap_or("unknown").to_string();
-        let n = rejected_by
-            .get(&reason)
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        rejected_by.insert(reason, json!(n + 1));
+        *rejected_by.entry(reason).or_default() += 1;
     }
     let scored: Vec<Scores> = rows.iter().filter_map(scores).collect();
     let mut sims: Vec<f32> = scored.iter().map(|s| s.sample_similarity).collect();
@@ -39,21 +84,21 @@ pub fn summarize(rows: &[RecordRow], filter: &FilterSpec, failed: usize, seconds
             .filter_map(|r| r.provenance[k].as_u64())
             .sum::<u64>()
     };
-    json!({
-        "records": rows.len(),
-        "accepted": accepted,
-        "rejected": rows.len() - accepted,
-        "rejected_by": rejected_by,
-        "failed": failed,
-        "acceptance_rate": r4(accepted as f64 / rows.len().max(1) as f64),
-        "mean_sample_similarity": mean(&sims),
-        "sample_similarity": distribution(&sims),
-        "threshold": r4(f64::from(filter.threshold)),
-        "threshold_sweep": sweep(&scored, filter),
-        "tokens": field("tokens"),
-        "record_seconds": field("elapsed_ms") as f64 / 1000.0,
-        "seconds": seconds,
-    })
+    Summary {
+        records: rows.len(),
+        accepted,
+        rejected: rows.len() - accepted,
+        rejected_by,
+        failed,
+        acceptance_rate: r4(accepted as f64 / rows.len().max(1) as f64),
+        mean_sample_similarity: mean(&sims),
+        sample_similarity: distribution(&sims),
+        threshold: r4(f64::from(filter.threshold)),
+        threshold_sweep: sweep(&scored, filter),
+        tokens: field("tokens"),
+        record_seconds: field("elapsed_ms") as f64 / 1000.0,
+        seconds,
+    }
 }
 
 /// `x` to four decimals (an `f32` printed as JSON shows its binary tail otherwise).
@@ -73,18 +118,26 @@ fn quantile(xs: &[f32], q: f64) -> f64 {
     f64::from(xs[lo]) * (1.0 - w) + f64::from(xs[hi]) * w
 }
 
-/// Min, quartiles, p10/p90 and max of sorted `xs` (null when empty).
-fn distribution(xs: &[f32]) -> Value {
+/// Min, quartiles, p10/p90 and max of sorted `xs` (none when empty).
+fn distribution(xs: &[f32]) -> Option<Distribution> {
     if xs.is_empty() {
-        return Value::Null;
+        return None;
     }
     let q = |p| r4(quantile(xs, p));
-    json!({"n": xs.len(), "min": q(0.0), "p10": q(0.1), "p25": q(0.25), "median": q(0.5),
-           "p75": q(0.75), "p90": q(0.9), "max": q(1.0)})
+    Some(Distribution {
+        n: xs.len(),
+        min: q(0.0),
+        p10: q(0.1),
+        p25: q(0.25),
+        median: q(0.5),
+        p75: q(0.75),
+        p90: q(0.9),
+        max: q(1.0),
+    })
 }
 
 /// For each threshold, the records the filter would keep with every other check as it was.
-fn sweep(scored: &[Scores], filter: &FilterSpec) -> Vec<Value> {
+fn sweep(scored: &[Scores], filter: &FilterSpec) -> Vec<SweepPoint> {
     let mut thresholds = SWEEP.to_vec();
     if !thresholds
         .iter()
@@ -104,8 +157,11 @@ fn sweep(scored: &[Scores], filter: &FilterSpec) -> Vec<Value> {
                 .iter()
                 .filter(|s| super::filter::judge(&at, s).is_none())
                 .count();
-            json!({"threshold": r4(f64::from(t)), "accepted": kept,
-                   "acceptance_rate": r4(kept as f64 / scored.len().max(1) as f64)})
+            SweepPoint {
+                threshold: r4(f64::from(t)),
+                accepted: kept,
+                acceptance_rate: r4(kept as f64 / scored.len().max(1) as f64),
+            }
         })
         .collect()
 }
@@ -114,6 +170,12 @@ fn sweep(scored: &[Scores], filter: &FilterSpec) -> Vec<Value> {
 mod tests {
     use super::*;
     use crate::embed::score::CopyCheck;
+    use serde_json::{json, Value};
+
+    /// The summary as the API shows it.
+    fn summarize(rows: &[RecordRow], filter: &FilterSpec, failed: usize, seconds: f64) -> Value {
+        serde_json::to_value(super::summarize(rows, filter, failed, seconds)).unwrap()
+    }
 
     fn row(id: &str, sim: f32, gold_match: Option<bool>, filter: &FilterSpec) -> RecordRow {
         let s = Scores {

@@ -1,6 +1,6 @@
 //! OpenAI's `fine_tuning.job.checkpoint`: one entry per checkpoint the trainer saved, with the
-//! metrics of its step. The job's state keeps the list, oldest first, together with each
-//! checkpoint's path on disk, which the API never shows.
+//! metrics of its step. The job's state ([`super::FineTuneState`]) keeps the list, oldest first,
+//! together with each checkpoint's path on disk, which the API never shows.
 
 use std::path::PathBuf;
 
@@ -28,17 +28,6 @@ pub struct Checkpoint {
     pub path: Option<PathBuf>,
 }
 
-/// The checkpoints a job's state lists, oldest first (none before the first one).
-pub fn in_state(state: &serde_json::Value) -> Vec<Checkpoint> {
-    match state.get("checkpoints") {
-        None | Some(serde_json::Value::Null) => vec![],
-        Some(list) => serde_json::from_value(list.clone()).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "a job's stored checkpoints do not parse");
-            vec![]
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,13 +45,17 @@ mod tests {
                          "valid_loss": 1.25},
              "fine_tuned_model_checkpoint": "ft:m:ptr:a:ckpt-step-8", "path": "/x/step-8"},
         ]});
-        let all = in_state(&state);
+        let all = serde_json::from_value::<super::super::FineTuneState>(state)
+            .unwrap()
+            .checkpoints
+            .unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].metrics, None);
         assert_eq!(all[0].path, Some(PathBuf::from("/x/step-4")));
         let m = all[1].metrics.as_ref().unwrap();
         assert!(m.train_loss.is_nan(), "a NaN loss was written as null");
         assert_eq!((m.step, m.valid_loss), (8, Some(1.25)));
-        assert!(in_state(&json!({})).is_empty());
+        let none = serde_json::from_value::<super::super::FineTuneState>(json!({})).unwrap();
+        assert!(none.checkpoints.is_none());
     }
 }

@@ -9,11 +9,13 @@ mod models;
 mod relay;
 mod runner;
 pub mod spec;
+mod state;
 
 pub use checkpoint::Checkpoint;
 pub use models::ManagedModels;
 pub use runner::FineTuneRunner;
 pub use spec::FineTuneSpec;
+pub use state::FineTuneState;
 
 use std::path::PathBuf;
 

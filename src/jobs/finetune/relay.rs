@@ -5,11 +5,11 @@
 
 use serde_json::json;
 
-use super::checkpoint::{self, Checkpoint};
+use super::checkpoint::Checkpoint;
 use super::spec::FineTuneSpec;
-use super::tuned_model_id;
+use super::{tuned_model_id, FineTuneState};
 use crate::jobs::Failure;
-use crate::jobs::{JobContext, JobFailure};
+use crate::jobs::{JobContext, JobFailure, JobState};
 use crate::store::{now, NewEvent};
 use crate::train::report::{Event, Outputs};
 
@@ -29,11 +29,12 @@ pub struct Relay<'a> {
 impl<'a> Relay<'a> {
     /// Continues from what the job's state holds (a resumed job's checkpoints and tokens).
     pub fn new(ctx: &'a JobContext, spec: &'a FineTuneSpec) -> Self {
+        let state = FineTuneState::of(&ctx.job);
         Self {
             ctx,
             spec,
-            checkpoints: checkpoint::in_state(&ctx.job.state),
-            trained_tokens: ctx.job.state["trained_tokens"].as_u64().unwrap_or(0),
+            checkpoints: state.checkpoints.unwrap_or_default(),
+            trained_tokens: state.trained_tokens.unwrap_or(0),
             total_steps: None,
             done: None,
         }
@@ -87,7 +88,11 @@ impl<'a> Relay<'a> {
                     fine_tuned_model_checkpoint: format!("{tuned}:ckpt-step-{step}"),
                     path: Some(path),
                 });
-                ctx.patch(json!({"checkpoints": self.checkpoints})).await?;
+                ctx.update(&FineTuneState {
+                    checkpoints: Some(self.checkpoints.clone()),
+                    ..FineTuneState::default()
+                })
+                .await?;
                 let msg = format!("Checkpoint saved at step {step}");
                 ctx.event(NewEvent::info(msg)).await?;
             }

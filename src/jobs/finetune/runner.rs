@@ -6,12 +6,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::json;
-
 use super::child::{log_tail, Trainer};
 use super::relay::Relay;
 use super::spec::FineTuneSpec;
-use super::{tuned_model_id, TunedModels};
+use super::{tuned_model_id, FineTuneState, TunedModels};
 use crate::jobs::Failure;
 use crate::jobs::{JobContext, JobFailure, JobRunner, Stop};
 use crate::store::NewEvent;
@@ -65,9 +63,10 @@ impl JobRunner for FineTuneRunner {
             serde_json::to_vec_pretty(&config).expect("JSON serialises"),
         )
         .map_err(|e| Failure::Io.with(e.to_string()))?;
-        ctx.patch(
-            json!({"hyperparameters": spec.resolved_hyperparameters(), "trained_tokens": null}),
-        )
+        ctx.update(&FineTuneState {
+            hyperparameters: Some(spec.resolved_hyperparameters()),
+            ..FineTuneState::default()
+        })
         .await?;
         let log = dir.join("trainer.log");
         let mut trainer = Trainer::spawn(&self.exe, &config_path, &log, self.device)
@@ -141,7 +140,14 @@ impl FineTuneRunner {
             .register(&id, merged, &spec.model, &ctx.job.id, spec.ptr.rounds)
             .await
             .map_err(|e| Failure::Register.with(e))?;
-        ctx.patch(json!({"fine_tuned_model": id, "result_files": result_files, "trained_tokens": trained_tokens, "adapter_dir": done.adapter_dir})).await?;
+        ctx.update(&FineTuneState {
+            fine_tuned_model: Some(id.clone()),
+            result_files: Some(result_files),
+            trained_tokens: Some(trained_tokens),
+            adapter_dir: Some(done.adapter_dir.clone()),
+            ..FineTuneState::default()
+        })
+        .await?;
         ctx.event(NewEvent::info(format!(
             "New fine-tuned model created: {id}"
         )))

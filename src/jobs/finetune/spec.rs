@@ -203,7 +203,7 @@ impl FineTuneSpec {
     }
 
     /// OpenAI's `hyperparameters` as the job reports them (`auto` resolved).
-    pub fn resolved_hyperparameters(&self) -> Value {
+    pub fn resolved_hyperparameters(&self) -> Hyperparameters {
         let (h, _) = self.hyper();
         let n = |v: &Option<Value>, d: f64| {
             number(v, "", f64::MIN, f64::MAX)
@@ -211,11 +211,11 @@ impl FineTuneSpec {
                 .flatten()
                 .unwrap_or(d)
         };
-        json!({
-            "n_epochs": n(&h.n_epochs, 3.0) as u32,
-            "batch_size": n(&h.batch_size, 1.0) as u32,
-            "learning_rate_multiplier": n(&h.learning_rate_multiplier, 1.0),
-        })
+        Hyperparameters {
+            n_epochs: n(&h.n_epochs, 3.0) as u32,
+            batch_size: n(&h.batch_size, 1.0) as u32,
+            learning_rate_multiplier: n(&h.learning_rate_multiplier, 1.0),
+        }
     }
 
     /// The trainer's configuration for this job.
@@ -230,11 +230,11 @@ impl FineTuneSpec {
         let p = &self.ptr;
         let lr = p
             .learning_rate
-            .unwrap_or(BASE_LEARNING_RATE * h["learning_rate_multiplier"].as_f64().unwrap_or(1.0));
+            .unwrap_or(BASE_LEARNING_RATE * h.learning_rate_multiplier);
         let mut hyper = json!({
             "learning_rate": lr,
-            "batch_size": h["batch_size"],
-            "n_epochs": h["n_epochs"],
+            "batch_size": h.batch_size,
+            "n_epochs": h.n_epochs,
             "max_seq_len": p.max_seq_len,
             "checkpoint_every": p.checkpoint_every,
             "answer_weight": p.answer_weight,
@@ -261,6 +261,14 @@ impl FineTuneSpec {
     }
 }
 
+/// A job's hyperparameters as it reports them, `auto` resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Hyperparameters {
+    pub n_epochs: u32,
+    pub batch_size: u32,
+    pub learning_rate_multiplier: f64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,8 +284,8 @@ mod tests {
             "method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2, "batch_size": "auto"}}}}),
         );
         assert!(s.check().is_ok());
-        assert_eq!(s.resolved_hyperparameters()["n_epochs"], 2);
-        assert_eq!(s.resolved_hyperparameters()["batch_size"], 1);
+        assert_eq!(s.resolved_hyperparameters().n_epochs, 2);
+        assert_eq!(s.resolved_hyperparameters().batch_size, 1);
     }
 
     #[test]

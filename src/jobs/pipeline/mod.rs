@@ -6,6 +6,8 @@
 mod report;
 mod runner;
 pub mod spec;
+mod state;
 
 pub use runner::PipelineRunner;
 pub use spec::PipelineSpec;
+pub use state::{PipelineState, StageJob};

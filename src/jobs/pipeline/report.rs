@@ -3,15 +3,18 @@
 //! dataset's sample similarity against its threshold), one `loss-<variant>.svg` per variant and
 //! `settings.json`. Every file is also stored as a file of the job.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::spec::PipelineSpec;
+use crate::jobs::dataset::DatasetState;
+use crate::jobs::eval::EvalState;
+use crate::jobs::finetune::FineTuneState;
 use crate::jobs::Failure;
-use crate::jobs::{JobContext, JobFailure};
+use crate::jobs::{JobContext, JobFailure, JobState};
 use crate::store::{JobRow, Store};
 
 fn io(path: &Path, e: impl std::fmt::Display) -> JobFailure {
@@ -34,7 +37,7 @@ pub async fn write(
     spec: &PipelineSpec,
     made: &Made,
     dir: &Path,
-) -> Result<Value, JobFailure> {
+) -> Result<BTreeMap<String, String>, JobFailure> {
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let (job_id, dir_owned) = (ctx.job.id.clone(), dir.to_path_buf());
     let (spec, made) = (spec.clone(), made.clone());
@@ -43,15 +46,15 @@ pub async fn write(
         .call(move |s| Ok(assemble(s, &job_id, &spec, &made, &dir_owned)))
         .await?
         .map_err(|e| io(dir, e))?;
-    let mut files = serde_json::Map::new();
+    let mut files = BTreeMap::new();
     for (name, content) in written {
         let file_name = format!("{}-{name}", ctx.job.id);
         let row = ctx
             .store_file(file_name, "pipeline-results", content)
             .await?;
-        files.insert(name, json!(row.id));
+        files.insert(name, row.id);
     }
-    Ok(Value::Object(files))
+    Ok(files)
 }
 
 /// Writes every file of the report; returns each one's name and content.
@@ -144,29 +147,29 @@ impl Report<'_> {
         writeln!(self.md, "|---|---|---|---|---|---|---|")?;
         let (mut sims, mut threshold) = (Vec::new(), 0.0);
         for job in &self.made.records {
-            let (s, counts) = (&job.state["summary"], &job.state["request_counts"]);
+            let state = DatasetState::of(job);
+            let counts = state.request_counts.unwrap_or_default();
             let import = job.spec["import"].as_bool().unwrap_or(false);
-            let per_hour = match s["record_seconds"].as_f64() {
-                Some(secs) if !import && secs > 0.0 => {
-                    let done = counts["completed"].as_f64().unwrap_or(0.0);
-                    format!("{:.1}", done / secs * 3600.0)
-                }
-                _ => "—".into(),
+            let rate = state.summary.as_ref().map(|s| s.acceptance_rate);
+            let s = state.summary.unwrap_or_default();
+            let per_hour = if !import && s.record_seconds > 0.0 {
+                format!("{:.1}", counts.completed as f64 / s.record_seconds * 3600.0)
+            } else {
+                "—".into()
             };
-            let rate = s["acceptance_rate"].as_f64();
             writeln!(
                 self.md,
                 "| `{}` | {} | {} | {} | {} | {} | {per_hour} |",
                 job.id,
                 if import { "import" } else { "generated" },
-                counts["total"],
-                s["accepted"],
-                s["rejected"],
+                counts.total,
+                s.accepted,
+                s.rejected,
                 rate.map(|r| format!("{:.0} %", r * 100.0))
                     .unwrap_or_else(|| "—".into()),
             )?;
             if !import {
-                threshold = s["threshold"].as_f64().unwrap_or(0.0);
+                threshold = s.threshold;
                 let rows = self.store.records(&job.id)?;
                 sims.extend(
                     rows.iter()
@@ -195,8 +198,8 @@ impl Report<'_> {
         let mut curves = Vec::new();
         for ((_, job), variant) in self.made.tuned.iter().zip(&self.spec.variants) {
             let mut losses = Vec::new();
-            for id in job.state["result_files"].as_array().into_iter().flatten() {
-                let id = id.as_str().unwrap_or_default();
+            let state = FineTuneState::of(job);
+            for id in state.result_files.iter().flatten() {
                 let (row, content) = (self.store.file(id)?, self.store.file_content(id)?);
                 if row.filename.ends_with(".csv") {
                     losses = train_losses(&String::from_utf8_lossy(&content));
@@ -206,9 +209,9 @@ impl Report<'_> {
                     curves.push(name);
                 }
             }
-            let adapter = job.state["adapter_dir"]
-                .as_str()
-                .and_then(|d| std::fs::read(Path::new(d).join("adapter_model.safetensors")).ok())
+            let adapter = state
+                .adapter_dir
+                .and_then(|d| std::fs::read(d.join("adapter_model.safetensors")).ok())
                 .map(|bytes| hex::encode(Sha256::digest(bytes))[..16].to_string())
                 .unwrap_or_else(|| "—".into());
             let loss = |l: Option<&f64>| l.map(|l| format!("{l:.3}")).unwrap_or("—".into());
@@ -218,7 +221,7 @@ impl Report<'_> {
                 variant.name,
                 job.id,
                 losses.len(),
-                job.state["trained_tokens"],
+                state.trained_tokens.map_or("—".into(), |t| t.to_string()),
                 loss(losses.first()),
                 loss(losses.last()),
             )?;
@@ -233,13 +236,13 @@ impl Report<'_> {
     fn evaluation(&mut self) -> anyhow::Result<()> {
         let eval = &self.made.eval;
         writeln!(self.md, "\n## Evaluation (`{}`)\n", eval.id)?;
-        let files = &eval.state["result_files"];
-        if let Some(id) = files["accuracy.svg"].as_str() {
+        let files = EvalState::of(eval).result_files.unwrap_or_default();
+        if let Some(id) = files.get("accuracy.svg") {
             // The eval report below shows it.
             let chart = self.store.file_content(id)?;
             self.put("accuracy.svg", &chart)?;
         }
-        if let Some(id) = files["report.md"].as_str() {
+        if let Some(id) = files.get("report.md") {
             let text = String::from_utf8_lossy(&self.store.file_content(id)?).to_string();
             for line in text.lines() {
                 let deeper = if line.starts_with('#') { "##" } else { "" };

@@ -4,6 +4,7 @@
 //! and the report. A resumed pipeline (a restart, a kill -9) finds the stages it created and
 //! repeats none that finished; cancelling it cancels the running stage.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -11,9 +12,11 @@ use serde_json::{json, Value};
 
 use super::report::{self, Made};
 use super::spec::{answers_only, PipelineSpec};
-use crate::jobs::finetune::TunedModels;
+use super::{PipelineState, StageJob};
+use crate::jobs::dataset::DatasetState;
+use crate::jobs::finetune::{FineTuneState, TunedModels};
 use crate::jobs::Failure;
-use crate::jobs::{JobContext, JobFailure, JobKind, JobRunner};
+use crate::jobs::{JobContext, JobFailure, JobKind, JobRunner, JobState};
 use crate::store::{JobRow, JobStatus, NewEvent};
 
 /// Runs pipeline jobs.
@@ -49,7 +52,7 @@ impl JobRunner for PipelineRunner {
         }
         let parts: Vec<String> = records
             .iter()
-            .filter_map(|j| j.state["output_file_id"].as_str().map(String::from))
+            .filter_map(|j| DatasetState::of(j).output_file_id)
             .collect();
         let all = training_file(&ctx, &parts, false).await?;
 
@@ -66,10 +69,9 @@ impl JobRunner for PipelineRunner {
             let body = serde_json::to_value(body).expect("a fine-tuning spec serialises");
             let name = format!("fine_tune-{}", variant.name);
             let job = stage(&ctx, JobKind::FineTune, &name, body).await?;
-            let model = job.state["fine_tuned_model"]
-                .as_str()
-                .ok_or_else(|| Failure::StageFailed.with(format!("{} made no model", job.id)))?
-                .to_string();
+            let model = FineTuneState::of(&job)
+                .fine_tuned_model
+                .ok_or_else(|| Failure::StageFailed.with(format!("{} made no model", job.id)))?;
             tuned.push((model, job));
         }
 
@@ -93,8 +95,13 @@ impl JobRunner for PipelineRunner {
         };
         let dir = self.dir.join(&ctx.job.id);
         let files = report::write(&ctx, &spec, &made, &dir).await?;
-        ctx.patch(json!({"stage": "report", "result_files": files, "report_dir": dir}))
-            .await?;
+        ctx.update(&PipelineState {
+            stage: Some("report".into()),
+            result_files: Some(files),
+            report_dir: Some(dir.clone()),
+            ..PipelineState::default()
+        })
+        .await?;
         ctx.event(NewEvent::info(format!(
             "Report written to {}",
             dir.join("report.md").display()
@@ -114,8 +121,19 @@ async fn stage(
 ) -> Result<JobRow, JobFailure> {
     ctx.check()?;
     let job = ctx.child(kind, name, body).await?;
-    let record = |job: &JobRow| json!({"stage": name, "stages": {name: {"job_id": job.id, "kind": kind.as_str(), "status": job.status.as_str()}}});
-    ctx.patch(record(&job)).await?;
+    let record = |job: &JobRow| PipelineState {
+        stage: Some(name.to_string()),
+        stages: Some(BTreeMap::from([(
+            name.to_string(),
+            StageJob {
+                job_id: job.id.clone(),
+                kind: kind.as_str().to_string(),
+                status: job.status.as_str().to_string(),
+            },
+        )])),
+        ..PipelineState::default()
+    };
+    ctx.update(&record(&job)).await?;
     let message = match job.status {
         JobStatus::Succeeded => format!("Stage {name}: {} finished before; not repeated", job.id),
         _ => format!("Stage {name}: job {} ({})", job.id, job.status.as_str()),
@@ -123,7 +141,7 @@ async fn stage(
     ctx.event(NewEvent::info(message).with_data(json!({"stage": name, "job_id": job.id})))
         .await?;
     let job = ctx.wait_child(&job.id).await?;
-    ctx.patch(record(&job)).await?;
+    ctx.update(&record(&job)).await?;
     match job.status {
         JobStatus::Succeeded => Ok(job),
         status => {
@@ -153,8 +171,9 @@ async fn training_file(
         let id = ctx.job.id.clone();
         move |s| s.job(&id)
     });
-    if let Some(id) = current.await?.state["training_files"][key].as_str() {
-        return Ok(id.to_string());
+    let made = PipelineState::of(&current.await?).training_files;
+    if let Some(id) = made.and_then(|mut f| f.remove(key)) {
+        return Ok(id);
     }
     let parts = parts.to_vec();
     let lines = ctx
@@ -186,7 +205,11 @@ async fn training_file(
     let row = ctx
         .store_file(name, "fine-tune", lines.into_bytes())
         .await?;
-    ctx.patch(json!({"training_files": {key: row.id}})).await?;
+    ctx.update(&PipelineState {
+        training_files: Some(BTreeMap::from([(key.to_string(), row.id.clone())])),
+        ..PipelineState::default()
+    })
+    .await?;
     ctx.event(NewEvent::info(format!(
         "Training file {} ({} bytes{})",
         row.id,

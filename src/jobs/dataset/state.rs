@@ -1,0 +1,39 @@
+//! [`DatasetState`]: what a dataset job has produced so far — its record counts while it runs,
+//! then its three output files and its [`Summary`].
+
+use serde::{Deserialize, Serialize};
+
+use super::summary::Summary;
+use crate::jobs::JobState;
+
+/// A dataset job's state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DatasetState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_counts: Option<RequestCounts>,
+    /// The accepted records, a `fine-tune` file in chat format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_file_id: Option<String>,
+    /// The rejected records, each with its reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_file_id: Option<String>,
+    /// Every record's provenance (models, samples, scores, timings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance_file_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Summary>,
+}
+
+impl JobState for DatasetState {}
+
+/// The job's queries and what became of them (OpenAI batch's `request_counts`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestCounts {
+    pub total: usize,
+    /// Accepted plus rejected.
+    pub completed: usize,
+    pub accepted: usize,
+    pub rejected: usize,
+    /// Queries that produced no record (a model error); retried when the job resumes.
+    pub failed: usize,
+}

@@ -1,0 +1,28 @@
+//! [`EvalState`]: what an evaluation job has produced so far — its progress while it runs, then
+//! its report files and per-task tables.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::eval::{Progress, TaskTable};
+use crate::jobs::JobState;
+
+/// An evaluation job's state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EvalState {
+    /// Items done (all rounds of one item on one system) of those planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+    /// File ids by name: `report.md`, `summary.json`, `accuracy.svg`, `items.jsonl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_files: Option<BTreeMap<String, String>>,
+    /// One table per task and system: accuracy by round, flips, p-values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Vec<TaskTable>>,
+    /// Items that failed on some system (a request error), left out of the tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_items: Option<usize>,
+}
+
+impl JobState for EvalState {}

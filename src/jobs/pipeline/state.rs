@@ -1,0 +1,42 @@
+//! [`PipelineState`]: where a pipeline is — its current stage and every stage job it made — and
+//! what it produced: the training files and, at the end, the report.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::JobState;
+
+/// A pipeline job's state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PipelineState {
+    /// The stage running now (`import-1`, `dataset`, `fine_tune-ptr`, `eval`, `report`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// Every stage so far by name, with its job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<BTreeMap<String, StageJob>>,
+    /// The training files it made, by kind (`all`, `answers_only`): a resumed pipeline trains on
+    /// the same files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_files: Option<BTreeMap<String, String>>,
+    /// The report's files by name (`report.md`, the charts, `settings.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_files: Option<BTreeMap<String, String>>,
+    /// The report folder on the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_dir: Option<PathBuf>,
+}
+
+impl JobState for PipelineState {}
+
+/// One stage's job, as last seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageJob {
+    pub job_id: String,
+    /// The job's kind (`dataset`, `fine_tune`, `eval`).
+    pub kind: String,
+    /// Its status when the pipeline last looked.
+    pub status: String,
+}
