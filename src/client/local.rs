@@ -1,8 +1,8 @@
-//! [`LocalApi`]: this server's own `/v1` API, called in process. A job that uses one of this
-//! server's models (an eval job's systems, a dataset job's local roles) sends its requests
-//! through the same router as a client on the network — API keys, admission
-//! (`--max-concurrent`), validation, metrics — without a socket or a port, so there is one way
-//! to reach a model and the job is counted and limited like any other caller.
+//! [`LocalApi`]: this server's own `/v1` API, called in process. An eval job's systems on this
+//! server's models send their requests through the same router as a client on the network — API
+//! keys, admission (`--max-concurrent`), validation, metrics — without a socket or a port, so
+//! the job is counted and limited like any other caller. (The dataset job's local roles still
+//! call the engine directly.)
 
 use std::sync::{Arc, OnceLock};
 

@@ -66,36 +66,38 @@ async fn record_reports(ctx: JobContext, mut rx: tokio::sync::mpsc::UnboundedRec
     }
 }
 
-/// One system of the job: `endpoint` if it names one, else this server's own API.
-fn system(
-    label: &str,
-    model: &str,
-    endpoint: &Option<String>,
-    key_env: &Option<String>,
-    local: &(LocalApi, Option<String>),
-    mode: RoundsMode,
-) -> SystemSpec {
-    let (endpoint, api_key, local) = match endpoint {
-        Some(url) => (
-            url.trim_end_matches('/')
-                .trim_end_matches("/v1")
-                .to_string(),
-            key_env.as_ref().and_then(|v| std::env::var(v).ok()),
-            None,
-        ),
-        None => (
-            "this server (in process)".to_string(),
-            local.1.clone(),
-            Some(local.0.clone()),
-        ),
-    };
-    SystemSpec {
-        label: label.to_string(),
-        endpoint,
-        model: model.to_string(),
-        api_key,
-        rounds_mode: mode,
-        local,
+impl EvalRunner {
+    /// One system of the job: `endpoint` if it names one, else this server's own API.
+    fn system(
+        &self,
+        label: &str,
+        model: &str,
+        endpoint: &Option<String>,
+        key_env: &Option<String>,
+        mode: RoundsMode,
+    ) -> SystemSpec {
+        let (endpoint, api_key, local) = match endpoint {
+            Some(url) => (
+                url.trim_end_matches('/')
+                    .trim_end_matches("/v1")
+                    .to_string(),
+                key_env.as_ref().and_then(|v| std::env::var(v).ok()),
+                None,
+            ),
+            None => (
+                "this server (in process)".to_string(),
+                self.local_key.clone(),
+                Some(self.local.clone()),
+            ),
+        };
+        SystemSpec {
+            label: label.to_string(),
+            endpoint,
+            model: model.to_string(),
+            api_key,
+            rounds_mode: mode,
+            local,
+        }
     }
 }
 
@@ -109,13 +111,11 @@ impl JobRunner for EvalRunner {
         let spec: EvalJobSpec = serde_json::from_value(ctx.job.spec.clone())
             .map_err(|e| Failure::InvalidSpec.with(e.to_string()))?;
         let mode = spec.check()?;
-        let local = (self.local.clone(), self.local_key.clone());
-        let mut systems = vec![system(
+        let mut systems = vec![self.system(
             &spec.model,
             &spec.model,
             &spec.endpoint,
             &spec.api_key_env,
-            &local,
             mode,
         )];
         for c in spec.compare.iter().chain(&spec.more_systems) {
@@ -124,14 +124,7 @@ impl JobRunner for EvalRunner {
             } else {
                 c.model.clone()
             };
-            systems.push(system(
-                &label,
-                &c.model,
-                &c.endpoint,
-                &c.api_key_env,
-                &local,
-                mode,
-            ));
+            systems.push(self.system(&label, &c.model, &c.endpoint, &c.api_key_env, mode));
         }
         if systems.iter().any(|s| s.local.is_some()) && !self.local.is_bound() {
             return Err(Failure::NotReady.with("this server's API is not up yet"));
