@@ -41,22 +41,12 @@ fn limits(config: &ServeConfig) -> Limits {
 /// model is not serving).
 pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
     let app = crate::app::App::build(&config)?;
-    let mut state = AppState::new(
-        app.models.clone(),
-        limits(&config),
-        config.max_concurrent,
-        &config.api_keys,
-    );
-    state.admin = app.admin.clone();
+    let (state, routes) = routes(&config, &app);
     let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
-    let routes = router(state.clone());
-    if let Some(admin) = &state.admin {
-        admin.local.bind(routes.clone());
-    }
     app.load_models();
 
     let (stop, stopped) = watch::channel(false);
@@ -70,6 +60,24 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
         served,
         grace,
     })
+}
+
+/// The HTTP state and router over `app`, with the back office's in-process API bound to it
+/// (its jobs reach this server's models through it). Serving it on a socket is up to the caller:
+/// `build-dataset` uses it in process only.
+pub fn routes(config: &ServeConfig, app: &crate::app::App) -> (AppState, axum::Router) {
+    let mut state = AppState::new(
+        app.models.clone(),
+        limits(config),
+        config.max_concurrent,
+        &config.api_keys,
+    );
+    state.admin = app.admin.clone();
+    let routes = router(state.clone());
+    if let Some(admin) = &state.admin {
+        admin.local.bind(routes.clone());
+    }
+    (state, routes)
 }
 
 /// How long streams cut at the end of the grace period get to deliver their closing events.

@@ -49,9 +49,12 @@ impl Admin {
             Store::open(&dir)
                 .with_context(|| format!("cannot open the job store in {}", dir.display()))?,
         );
+        let local = crate::client::LocalApi::default();
         let datasets = crate::jobs::dataset::resolve::Resolver {
             models: models.clone(),
             extract: crate::eval::tasks::gsm8k::extract,
+            local: local.clone(),
+            local_key: api_key.clone(),
         };
         let mut jobs = JobManager::new(store.clone(), config.max_running_jobs);
         jobs.register(
@@ -61,7 +64,6 @@ impl Admin {
                 embedder,
             )),
         );
-        let local = crate::client::LocalApi::default();
         jobs.register(
             crate::jobs::JobKind::Eval,
             Arc::new(crate::jobs::eval::EvalRunner {

@@ -1,8 +1,8 @@
 //! `ptr-server build-dataset`: the dataset job run from a shell. The arguments become a
 //! [`DatasetSpec`], checked as the admin API checks one; the job runs in the application core
-//! ([`crate::app::App`], no HTTP) with its store in `<out>/.state`, on local models (loaded from
-//! models.toml) or remote endpoints, with a progress bar (records, records per minute, acceptance
-//! rate); its outputs are exported into `<out>`. The same arguments again resume the same job.
+//! ([`crate::app::App`], its HTTP router called in process, no socket) with its store in
+//! `<out>/.state`, on local models (loaded from models.toml) or remote endpoints, with a progress
+//! bar (records, records per minute, acceptance rate); its outputs are exported into `<out>`. The same arguments again resume the same job.
 
 use std::path::PathBuf;
 
@@ -170,7 +170,10 @@ pub async fn run(args: BuildDatasetArgs) -> anyhow::Result<()> {
     let input = std::fs::read(&args.input)
         .with_context(|| format!("cannot read {}", args.input.display()))?;
     let mut spec = args.spec()?;
-    let app = crate::app::App::build(&args.config()?)?;
+    let config = args.config()?;
+    let app = crate::app::App::build(&config)?;
+    // The job's local roles generate through the server's API in process (no socket).
+    let _routes = crate::server::routes(&config, &app);
     let admin = app.admin.clone().context("no back office: this is a bug")?;
     for model in args.local_models() {
         eprintln!("loading {model} …");

@@ -1,8 +1,7 @@
-//! [`LocalApi`]: this server's own `/v1` API, called in process. An eval job's systems on this
-//! server's models send their requests through the same router as a client on the network — API
-//! keys, admission (`--max-concurrent`), validation, metrics — without a socket or a port, so
-//! the job is counted and limited like any other caller. (The dataset job's local roles still
-//! call the engine directly.)
+//! [`LocalApi`]: this server's own `/v1` API, called in process. An eval job's systems and a
+//! dataset job's local roles send their requests through the same router as a client on the
+//! network — API keys, admission (`--max-concurrent`), validation, metrics — without a socket or
+//! a port, so a job is counted and limited like any other caller.
 
 use std::sync::{Arc, OnceLock};
 

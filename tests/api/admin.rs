@@ -78,7 +78,10 @@ async fn admin_app_limited(
     let keys = ["public-key".to_string()];
     let state =
         AppState::new(models, test_limits(), max_concurrent, &keys).with_admin(Arc::new(admin));
-    (ptr_server::router(state.clone()), state)
+    let app = ptr_server::router(state.clone());
+    // As `serve` does: the jobs reach this server's models through its API in process.
+    state.admin.as_ref().unwrap().local.bind(app.clone());
+    (app, state)
 }
 
 fn authed(req: axum::http::request::Builder) -> axum::http::request::Builder {
@@ -574,11 +577,6 @@ async fn a_job_left_running_by_a_crash_resumes_and_writes_each_record_once() {
     );
 }
 
-/// Binds the server's in-process API to `app`, as `serve` does: eval jobs call it.
-async fn listen(app: &Router, state: &AppState) {
-    state.admin.as_ref().unwrap().local.bind(app.clone());
-}
-
 /// Uploads the GSM8K test items for an eval job; the file's id.
 async fn upload_gsm8k(app: &Router) -> Value {
     let gsm: String = std::fs::read_to_string("tests/data/eval/gsm8k_test.jsonl").unwrap();
@@ -591,7 +589,6 @@ async fn upload_gsm8k(app: &Router) -> Value {
 async fn an_eval_job_waits_for_a_slot_on_a_busy_server_instead_of_failing() {
     let dir = tempfile::tempdir().unwrap();
     let (app, state) = admin_app_limited(engine(), dir.path(), 1).await;
-    listen(&app, &state).await;
     let file = upload_gsm8k(&app).await;
     // A chat stream holds the server's only generation slot.
     let held = state.admit().unwrap();
@@ -615,9 +612,8 @@ async fn an_eval_job_waits_for_a_slot_on_a_busy_server_instead_of_failing() {
 #[tokio::test]
 async fn an_eval_job_scores_rounds_reports_files_and_rejects_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    let (app, state) = admin_app(engine(), dir.path()).await;
+    let (app, _) = admin_app(engine(), dir.path()).await;
     // The job calls the server over HTTP, as it would in production.
-    listen(&app, &state).await;
     let file = upload_gsm8k(&app).await;
     let spec = json!({"tasks": [{"task": "gsm8k", "file": file}], "model": FAKE, "rounds": 2, "limit": 3, "max_tokens": 32});
     let (s, body) = post_json(&app, "/admin/v1/evals/jobs", &spec, None).await;

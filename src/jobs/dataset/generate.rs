@@ -1,15 +1,13 @@
-//! [`Generator`]: one role's model, served by this server (through the [`Engine`] trait) or an
-//! OpenAI-compatible endpoint anywhere (a real deployment points the strong role at a large
-//! model on a vLLM cluster). Both answer a conversation with a text and its token counts.
+//! [`Generator`]: one role's model, served by this server (its own `/v1` API in process,
+//! [`LocalApi`]) or by an OpenAI-compatible endpoint anywhere (a real deployment points the
+//! strong role at a large model on a vLLM cluster): one client, one request, a text and its
+//! token counts either way.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-
-use crate::client::{Client, ClientOptions, Endpoint};
-use crate::engine::{ChatMessage, Engine, EngineEvent, GenerationRequest, Sampling};
-use crate::wire::ChatCompletionRequest;
+use crate::client::{Client, ClientOptions, Endpoint, LocalApi};
+use crate::engine::{ChatMessage, Sampling};
+use crate::wire::{ChatCompletionRequest, RefinementParams};
 
 /// A finished generation.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,30 +17,42 @@ pub struct Generated {
     pub completion_tokens: u32,
 }
 
-/// A model to generate with.
+/// A model to generate with: one of this server's (its own `/v1` API in process, admitted and
+/// counted like any request) or one behind an OpenAI-compatible endpoint.
 #[derive(Clone)]
-pub enum Generator {
-    Local(Arc<dyn Engine>),
-    Remote {
-        client: Client,
-        endpoint: Endpoint,
-        model: String,
-    },
+pub struct Generator {
+    client: Client,
+    endpoint: Endpoint,
+    model: String,
+    /// Ask for one round explicitly: this server's models may refine by default (a PTR-tuned
+    /// one); another server would not know the extension.
+    one_round: bool,
 }
 
 impl Generator {
     /// A remote endpoint (`base_url` ends before `/chat/completions`).
     pub fn remote(base_url: &str, model: &str, api_key: Option<String>) -> Self {
+        Self::new(Endpoint::api(base_url, api_key), model, false)
+    }
+
+    /// One of this server's models, through its own API in process (`api_key`: one it accepts).
+    pub fn local(api: LocalApi, model: &str, api_key: Option<String>) -> Self {
+        Self::new(Endpoint::local(api, api_key), model, true)
+    }
+
+    fn new(endpoint: Endpoint, model: &str, one_round: bool) -> Self {
         let client = Client::new(ClientOptions {
             timeout: Some(Duration::from_secs(600)),
+            // A record waits for a slot behind other traffic instead of failing.
             retry_busy: Some(Duration::from_secs(600)),
             ..ClientOptions::default()
         })
         .expect("an HTTP client with a timeout builds: this is a bug");
-        Self::Remote {
+        Self {
             client,
-            endpoint: Endpoint::api(base_url, api_key),
+            endpoint,
             model: model.to_string(),
+            one_round,
         }
     }
 
@@ -52,73 +62,33 @@ impl Generator {
         messages: &[ChatMessage],
         sampling: &Sampling,
     ) -> Result<Generated, String> {
-        match self {
-            Self::Local(engine) => local(engine.as_ref(), messages, sampling).await,
-            Self::Remote {
-                client,
-                endpoint,
-                model,
-            } => remote(client, endpoint, model, messages, sampling).await,
-        }
+        let request = ChatCompletionRequest {
+            temperature: Some(sampling.temperature),
+            top_p: sampling.top_p,
+            max_tokens: Some(sampling.max_tokens.into()),
+            stream: Some(false),
+            refinement: self.one_round.then(|| RefinementParams {
+                rounds: Some(1),
+                ..RefinementParams::default()
+            }),
+            ..crate::client::request(&self.model, messages)
+        };
+        let reply = self
+            .client
+            .complete(&self.endpoint, &request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let text = reply.content().ok_or_else(|| {
+            format!(
+                "{}: no choices[0].message.content in the answer",
+                self.endpoint.url()
+            )
+        })?;
+        let count = |n: Option<u64>| n.unwrap_or(0) as u32;
+        Ok(Generated {
+            text: text.to_string(),
+            prompt_tokens: count(reply.usage.and_then(|u| u.prompt_tokens)),
+            completion_tokens: count(reply.completion_tokens()),
+        })
     }
-}
-
-async fn local(
-    engine: &dyn Engine,
-    messages: &[ChatMessage],
-    sampling: &Sampling,
-) -> Result<Generated, String> {
-    let request = GenerationRequest {
-        messages: messages.to_vec(),
-        sampling: sampling.clone(),
-        will_continue: false,
-        continues: None,
-    };
-    let mut events = engine.generate(request).await.map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    while let Some(event) = events.next().await {
-        match event.map_err(|e| e.to_string())? {
-            EngineEvent::Delta(t) => text.push_str(&t),
-            EngineEvent::Finished(f) => {
-                return Ok(Generated {
-                    text,
-                    prompt_tokens: f.prompt_tokens,
-                    completion_tokens: f.completion_tokens,
-                })
-            }
-        }
-    }
-    Err("the generation ended without a finish".into())
-}
-
-async fn remote(
-    client: &Client,
-    endpoint: &Endpoint,
-    model: &str,
-    messages: &[ChatMessage],
-    sampling: &Sampling,
-) -> Result<Generated, String> {
-    let request = ChatCompletionRequest {
-        temperature: Some(sampling.temperature),
-        top_p: sampling.top_p,
-        max_tokens: Some(sampling.max_tokens.into()),
-        stream: Some(false),
-        ..crate::client::request(model, messages)
-    };
-    let reply = client
-        .complete(endpoint, &request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let text = reply.content().ok_or_else(|| {
-        format!(
-            "{}: no choices[0].message.content in the answer",
-            endpoint.url()
-        )
-    })?;
-    let count = |n: Option<u64>| n.unwrap_or(0) as u32;
-    Ok(Generated {
-        text: text.to_string(),
-        prompt_tokens: count(reply.usage.and_then(|u| u.prompt_tokens)),
-        completion_tokens: count(reply.completion_tokens()),
-    })
 }

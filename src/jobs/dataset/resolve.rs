@@ -34,6 +34,10 @@ pub struct Resolver {
     pub models: Arc<ModelManager>,
     /// Pulls the final number out of an answer, for gold checks.
     pub extract: fn(&str) -> Option<String>,
+    /// This server's own API in process, through which local roles generate, and a key it
+    /// accepts.
+    pub local: crate::client::LocalApi,
+    pub local_key: Option<String>,
 }
 
 fn err(param: &str, message: impl Into<String>) -> SpecError {
@@ -135,7 +139,11 @@ impl Resolver {
                     .status(&r.model)
                     .is_ok_and(|s| s.status == ModelState::Loading);
                 match self.models.resolve(Some(&r.model)) {
-                    Ok(served) => break (Generator::Local(served.engine), r.model.clone()),
+                    Ok(_) => {
+                        let key = self.local_key.clone();
+                        let generator = Generator::local(self.local.clone(), &r.model, key);
+                        break (generator, r.model.clone());
+                    }
                     Err(_) if loading && wait => {
                         tokio::time::sleep(std::time::Duration::from_millis(500)).await
                     }
