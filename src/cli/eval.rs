@@ -1,21 +1,22 @@
 //! `ptr-server eval`: the command line around [`crate::eval::run`], with a progress bar, the table
-//! printed at the end, and an in-process server when no `--endpoint` is given.
+//! printed at the end. Without `--endpoint` the models are served by this process: the
+//! application core's `/v1` router, called in process ([`LocalApi`]), no socket or port.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::serve::ServeArgs;
 use super::source::ModelSourceArgs;
+use crate::client::LocalApi;
 use crate::engine::DeviceSpec;
 use crate::eval::{
     self, EvalSpec, Progress, ProgressSink, RoundsMode, SystemSpec, TaskInput, TaskKind,
 };
 use crate::refine::DEFAULT_INSTRUCTION;
-use crate::server::Server;
 
 /// Options of `ptr-server eval`.
 #[derive(clap::Args, Debug, Clone)]
@@ -36,7 +37,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub limit: Option<usize>,
     /// Base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8080). Without it this
-    /// binary serves --model (and --compare-model) itself, from models.toml, on a loopback port
+    /// binary serves --model (and --compare-model) itself, from models.toml, in process
     #[arg(long)]
     pub endpoint: Option<String>,
     /// Bearer key for --endpoint
@@ -106,8 +107,8 @@ impl std::fmt::Debug for ApiKey {
 }
 
 impl EvalArgs {
-    /// The spec, with `local` as the endpoint of systems that have none.
-    pub fn spec(&self, local: Option<&str>) -> anyhow::Result<EvalSpec> {
+    /// The spec, with `local` (this process's API) serving the systems that have no endpoint.
+    pub fn spec(&self, local: Option<&LocalApi>) -> anyhow::Result<EvalSpec> {
         if self.tasks.len() != self.data.len() {
             bail!(
                 "give one --data per --task ({} tasks, {} files)",
@@ -115,11 +116,12 @@ impl EvalArgs {
                 self.data.len()
             );
         }
-        let endpoint = |given: &Option<String>| -> anyhow::Result<String> {
-            given
-                .clone()
-                .or_else(|| local.map(String::from))
-                .context("no --endpoint and no in-process server")
+        let endpoint = |given: &Option<String>| -> anyhow::Result<(String, Option<LocalApi>)> {
+            match (given, local) {
+                (Some(url), _) => Ok((url.clone(), None)),
+                (None, Some(api)) => Ok((IN_PROCESS.to_string(), Some(api.clone()))),
+                (None, None) => bail!("no --endpoint and no in-process server"),
+            }
         };
         let mode = |server_rounds: bool, endpoint: &Option<String>| {
             if server_rounds || endpoint.is_none() {
@@ -128,13 +130,14 @@ impl EvalArgs {
                 RoundsMode::Client
             }
         };
+        let (url, api) = endpoint(&self.endpoint)?;
         let mut systems = vec![SystemSpec {
             label: self.label.clone().unwrap_or_else(|| self.model.clone()),
-            endpoint: endpoint(&self.endpoint)?,
+            endpoint: url,
             model: self.model.clone(),
             api_key: self.api_key.clone().map(|k| k.0),
             rounds_mode: mode(self.server_rounds, &self.endpoint),
-            local: None,
+            local: api,
         }];
         if let Some(model) = &self.compare_model {
             let own = self
@@ -145,9 +148,10 @@ impl EvalArgs {
             if label == systems[0].label {
                 label.push_str(" (compare)");
             }
+            let (url, api) = endpoint(&own)?;
             systems.push(SystemSpec {
                 label,
-                endpoint: endpoint(&own)?,
+                endpoint: url,
                 model: model.clone(),
                 // The main key goes along only to the same server.
                 api_key: self
@@ -161,7 +165,7 @@ impl EvalArgs {
                     })
                     .map(|k| k.0),
                 rounds_mode: mode(self.compare_server_rounds, &own),
-                local: None,
+                local: api,
             });
         }
         Ok(EvalSpec {
@@ -209,14 +213,10 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     } else {
         Some(start_local(&args, models).await?)
     };
-    let base = local.as_ref().map(|s| format!("http://{}", s.addr));
-    let spec = args.spec(base.as_deref())?;
+    let spec = args.spec(local.as_ref())?;
     let bar = BarSink::new();
     let result = eval::run(&spec, &bar, &AtomicBool::new(false)).await;
     bar.bar.finish_and_clear();
-    if let Some(server) = local {
-        server.shutdown().await?;
-    }
     let report = result?;
     print!("{}", report.text());
     println!(
@@ -226,21 +226,21 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves `models` from models.toml on a loopback port, and waits until they are loaded.
-async fn start_local(args: &EvalArgs, models: Vec<String>) -> anyhow::Result<Server> {
+/// The endpoint named in reports for systems this process serves.
+const IN_PROCESS: &str = "this process";
+
+/// Serves `models` from models.toml through the application core's `/v1` router, called in
+/// process, and waits until they are loaded.
+async fn start_local(args: &EvalArgs, models: Vec<String>) -> anyhow::Result<LocalApi> {
     let config = ServeArgs::in_process(&args.source, args.device, models.clone(), args.rounds)?;
-    let server = crate::server::start(config).await?;
-    eprintln!(
-        "loading {} into an in-process server on {}",
-        models.join(", "),
-        server.addr
-    );
-    while !models
-        .iter()
-        .all(|m| server.state.models.resolve(Some(m)).is_ok())
-    {
-        let failed = server
-            .state
+    let app = crate::app::App::build(&config)?;
+    let (_, routes) = crate::server::routes(&config, &app);
+    let api = LocalApi::default();
+    api.bind(routes);
+    app.load_models();
+    eprintln!("loading {} in process", models.join(", "));
+    while !models.iter().all(|m| app.models.resolve(Some(m)).is_ok()) {
+        let failed = app
             .models
             .list()
             .into_iter()
@@ -254,7 +254,7 @@ async fn start_local(args: &EvalArgs, models: Vec<String>) -> anyhow::Result<Ser
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Ok(server)
+    Ok(api)
 }
 
 /// A terminal progress bar (drawn only on a terminal).
@@ -329,13 +329,19 @@ mod tests {
 
         let a = args(&["--compare-model", "m"]);
         assert_eq!(a.local_models(), ["m", "m"]);
-        let spec = a.spec(Some("http://local")).unwrap();
+        let spec = a.spec(Some(&LocalApi::default())).unwrap();
         let labels: Vec<_> = spec.systems.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(labels, ["m", "m (compare)"]);
         assert!(spec
             .systems
             .iter()
-            .all(|s| s.rounds_mode == RoundsMode::Server && s.endpoint == "http://local"));
+            .all(|s| s.rounds_mode == RoundsMode::Server
+                && s.endpoint == IN_PROCESS
+                && s.local.is_some()));
+        assert!(
+            args(&[]).spec(None).is_err(),
+            "no endpoint and nothing in process"
+        );
 
         let a = args(&[
             "--endpoint",
@@ -346,7 +352,8 @@ mod tests {
             "http://b",
             "--compare-server-rounds",
         ]);
-        let spec = a.spec(None).unwrap();
+        let spec = a.spec(Some(&LocalApi::default())).unwrap();
+        assert!(spec.systems.iter().all(|s| s.local.is_none()));
         assert_eq!(spec.systems[1].endpoint, "http://b");
         assert_eq!(spec.systems[1].rounds_mode, RoundsMode::Server);
         assert_eq!(spec.systems[0].rounds_mode, RoundsMode::Client);
