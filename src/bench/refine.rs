@@ -90,8 +90,15 @@ pub async fn run(args: BenchRefineSpec) -> anyhow::Result<()> {
         connect_timeout: Some(Duration::from_secs(10)),
         ..ClientOptions::default()
     })?;
-    let first = round_messages(&args, &[]);
-    let (warm, warm_wall) = post(&client, &args.url, &body(&args, &first, args.rounds)).await?;
+    let rounds = reuse(&client, &args).await?;
+    cold_round_two(&client, &args, &rounds).await?;
+    loop_overhead(&client, &args).await
+}
+
+/// 1. One request of every round on `--url` (prefix cache on): each round's tokens and times.
+async fn reuse(client: &Client, args: &BenchRefineSpec) -> anyhow::Result<Vec<RoundReport>> {
+    let first = round_messages(args, &[]);
+    let (warm, warm_wall) = post(client, &args.url, &body(args, &first, args.rounds)).await?;
     let rounds = rounds_of(warm)?;
     println!(
         "ptr-server bench-refine: model={}, {} rounds of max {} tokens, greedy",
@@ -116,7 +123,16 @@ pub async fn run(args: BenchRefineSpec) -> anyhow::Result<()> {
         );
     }
     println!("request wall time: {warm_wall:.2} s");
+    Ok(rounds)
+}
 
+/// 2. Round 2's time to first token with the reused prefix against a cold prefill on
+/// `--cold-url` of the same prompt.
+async fn cold_round_two(
+    client: &Client,
+    args: &BenchRefineSpec,
+    rounds: &[RoundReport],
+) -> anyhow::Result<()> {
     let answers: Vec<String> = rounds.iter().map(|r| r.content.clone()).collect();
     if answers.len() >= 2 {
         let cold_body = ChatCompletionRequest {
@@ -126,7 +142,7 @@ pub async fn run(args: BenchRefineSpec) -> anyhow::Result<()> {
             stream_options: Some(StreamOptions {
                 include_usage: Some(true),
             }),
-            ..crate::client::request(&args.model, &round_messages(&args, &answers[..1]))
+            ..crate::client::request(&args.model, &round_messages(args, &answers[..1]))
         };
         let target = Target {
             client: client.clone(),
@@ -146,17 +162,24 @@ pub async fn run(args: BenchRefineSpec) -> anyhow::Result<()> {
         );
     }
 
+    Ok(())
+}
+
+/// 3. The server's round loop (one request) against the same rounds sent one by one by a
+/// client, on `--cold-url` (no reuse on either side).
+async fn loop_overhead(client: &Client, args: &BenchRefineSpec) -> anyhow::Result<()> {
+    let first = round_messages(args, &[]);
     let (server_loop, server_wall) =
-        post(&client, &args.cold_url, &body(&args, &first, args.rounds)).await?;
+        post(client, &args.cold_url, &body(args, &first, args.rounds)).await?;
     let server_rounds = rounds_of(server_loop)?;
     let mut answers = Vec::new();
     let mut client_rounds = Vec::new();
     let start = Instant::now();
     for _ in 0..server_rounds.len() {
         let (reply, _) = post(
-            &client,
+            client,
             &args.cold_url,
-            &body(&args, &round_messages(&args, &answers), 1),
+            &body(args, &round_messages(args, &answers), 1),
         )
         .await?;
         answers.push(reply.content().unwrap_or_default().to_string());

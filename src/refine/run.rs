@@ -8,7 +8,7 @@ use futures::{Stream, StreamExt};
 
 use super::observe::Observer;
 use super::{same_answer, RefineEvent, RefinePlan, RefineSummary, RoundRecord, StopReason};
-use crate::engine::{Engine, EngineError, EngineEvent, GenerationRequest};
+use crate::engine::{ChatMessage, Engine, EngineError, EngineEvent, GenerationRequest, Sampling};
 
 /// Runs refinement rounds on one engine.
 #[derive(Clone)]
@@ -32,7 +32,6 @@ impl Refiner {
         async_stream::stream! {
             let started = Instant::now();
             let mut seen = self.observer.request(self.engine.model_id());
-            let context = self.engine.context_length();
             let mut messages = request.messages.clone();
             let mut rounds: Vec<RoundRecord> = Vec::new();
             let mut used = 0u32;
@@ -40,30 +39,12 @@ impl Refiner {
             // What the previous round's generation handed back for this round to continue.
             let mut carried = None;
             for round in 1..=plan.rounds {
-                let mut sampling = request.sampling.clone();
-                let mut prompt_tokens = plan.first_prompt_tokens;
-                if let Some(prev) = rounds.last() {
-                    if let Some(budget) = plan.max_total_tokens {
-                        let remaining = budget.saturating_sub(used);
-                        if remaining == 0 || remaining < prev.completion_tokens {
-                            stop = StopReason::Budget;
-                            break;
-                        }
-                    }
-                    super::layout::push_round(&mut messages, &prev.content, &plan.instruction);
-                    prompt_tokens = match self.engine.count_prompt_tokens(&messages).await {
-                        Ok(n) => n,
+                let (prompt_tokens, sampling) =
+                    match self.next_round(&request.sampling, &plan, &mut messages, rounds.last(), used).await {
+                        Ok(Ok(next)) => next,
+                        Ok(Err(reason)) => { stop = reason; break; }
                         Err(e) => { seen.failed(); yield RefineEvent::Failed(e); return; }
                     };
-                    if prompt_tokens >= context {
-                        stop = StopReason::Length;
-                        break;
-                    }
-                    sampling.max_tokens = sampling.max_tokens.min(context - prompt_tokens);
-                }
-                if let Some(budget) = plan.max_total_tokens {
-                    sampling.max_tokens = sampling.max_tokens.min(budget.saturating_sub(used)).max(1);
-                }
                 yield RefineEvent::RoundStarted { round, last: round == plan.rounds };
                 seen.round_started(round);
                 let round_start = Instant::now();
@@ -138,5 +119,39 @@ impl Refiner {
             seen.completed(rounds.len(), started.elapsed(), stop);
             yield RefineEvent::Completed(RefineSummary { rounds, stop_reason: stop });
         }
+    }
+
+    /// The next round's prompt tokens and sampling, after `prev` (none before round 1): its
+    /// answer and the instruction appended to `messages`, `max_tokens` cut to the context and
+    /// the budget left. `Ok(Err(reason))` when the rounds stop here instead.
+    async fn next_round(
+        &self,
+        sampling: &Sampling,
+        plan: &RefinePlan,
+        messages: &mut Vec<ChatMessage>,
+        prev: Option<&RoundRecord>,
+        used: u32,
+    ) -> Result<Result<(u32, Sampling), StopReason>, EngineError> {
+        let mut sampling = sampling.clone();
+        let mut prompt_tokens = plan.first_prompt_tokens;
+        if let Some(prev) = prev {
+            if let Some(budget) = plan.max_total_tokens {
+                let remaining = budget.saturating_sub(used);
+                if remaining == 0 || remaining < prev.completion_tokens {
+                    return Ok(Err(StopReason::Budget));
+                }
+            }
+            super::layout::push_round(messages, &prev.content, &plan.instruction);
+            prompt_tokens = self.engine.count_prompt_tokens(messages).await?;
+            let context = self.engine.context_length();
+            if prompt_tokens >= context {
+                return Ok(Err(StopReason::Length));
+            }
+            sampling.max_tokens = sampling.max_tokens.min(context - prompt_tokens);
+        }
+        if let Some(budget) = plan.max_total_tokens {
+            sampling.max_tokens = sampling.max_tokens.min(budget.saturating_sub(used)).max(1);
+        }
+        Ok(Ok((prompt_tokens, sampling)))
     }
 }

@@ -99,17 +99,10 @@ impl EvalRunner {
             local,
         }
     }
-}
 
-#[async_trait::async_trait]
-impl JobRunner for EvalRunner {
-    fn resumable(&self) -> bool {
-        true
-    }
-
-    async fn run(&self, ctx: JobContext) -> Result<(), JobFailure> {
-        let spec: EvalJobSpec = serde_json::from_value(ctx.job.spec.clone())
-            .map_err(|e| Failure::InvalidSpec.with(e.to_string()))?;
+    /// The harness's spec for this job: its systems (this server's models in process, others by
+    /// URL) and its items, read from the job's stored files.
+    fn eval_spec(&self, spec: &EvalJobSpec, ctx: &JobContext) -> Result<EvalSpec, JobFailure> {
         let mode = spec.check()?;
         let mut systems = vec![self.system(
             &spec.model,
@@ -129,8 +122,7 @@ impl JobRunner for EvalRunner {
         if systems.iter().any(|s| s.local.is_some()) && !self.local.is_bound() {
             return Err(Failure::NotReady.with("this server's API is not up yet"));
         }
-        let out = self.dir.join(&ctx.job.id);
-        let eval = EvalSpec {
+        Ok(EvalSpec {
             tasks: spec
                 .tasks
                 .iter()
@@ -152,8 +144,22 @@ impl JobRunner for EvalRunner {
             time_limit: spec
                 .time_limit_minutes
                 .map(|m| std::time::Duration::from_secs_f64(m * 60.0)),
-            out: out.clone(),
-        };
+            out: self.dir.join(&ctx.job.id),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl JobRunner for EvalRunner {
+    fn resumable(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, ctx: JobContext) -> Result<(), JobFailure> {
+        let spec: EvalJobSpec = serde_json::from_value(ctx.job.spec.clone())
+            .map_err(|e| Failure::InvalidSpec.with(e.to_string()))?;
+        let eval = self.eval_spec(&spec, &ctx)?;
+        let out = eval.out.clone();
         let cancel = Arc::new(AtomicBool::new(false));
         let (reports, received) = tokio::sync::mpsc::unbounded_channel();
         let sink = Events(reports);
@@ -198,28 +204,37 @@ impl JobRunner for EvalRunner {
                 report.failed_items
             )));
         }
-        let mut files = std::collections::BTreeMap::new();
-        for name in ["report.md", "summary.json", "accuracy.svg", "items.jsonl"] {
-            let path = out.join(name);
-            let Ok(content) = std::fs::read(&path) else {
-                continue;
-            };
-            let file_name = format!("{}-{name}", ctx.job.id);
-            let row = ctx.store_file(file_name, "evals", content).await?;
-            files.insert(name.to_string(), row.id);
-        }
-        ctx.update(&EvalState {
-            result_files: Some(files),
-            summary: Some(report.tables.clone()),
-            failed_items: Some(report.failed_items),
-            ..EvalState::default()
-        })
-        .await?;
-        ctx.event(NewEvent::info(format!(
-            "Report written ({} tables)",
-            report.tables.len()
-        )))
-        .await?;
-        Ok(())
+        store_report(&ctx, &out, &report).await
     }
+}
+
+/// Stores the report's files as the job's result files and its tables in the job's state.
+async fn store_report(
+    ctx: &JobContext,
+    out: &std::path::Path,
+    report: &crate::eval::EvalReport,
+) -> Result<(), JobFailure> {
+    let mut files = std::collections::BTreeMap::new();
+    for name in ["report.md", "summary.json", "accuracy.svg", "items.jsonl"] {
+        let path = out.join(name);
+        let Ok(content) = std::fs::read(&path) else {
+            continue;
+        };
+        let file_name = format!("{}-{name}", ctx.job.id);
+        let row = ctx.store_file(file_name, "evals", content).await?;
+        files.insert(name.to_string(), row.id);
+    }
+    ctx.update(&EvalState {
+        result_files: Some(files),
+        summary: Some(report.tables.clone()),
+        failed_items: Some(report.failed_items),
+        ..EvalState::default()
+    })
+    .await?;
+    ctx.event(NewEvent::info(format!(
+        "Report written ({} tables)",
+        report.tables.len()
+    )))
+    .await?;
+    Ok(())
 }
