@@ -2,7 +2,8 @@
 //! [`DatasetSpec`], checked as the admin API checks one; the job runs in the application core
 //! ([`crate::app::App`], its HTTP router called in process, no socket) with its store in
 //! `<out>/.state`, on local models (loaded from models.toml) or remote endpoints, with a progress
-//! bar (records, records per minute, acceptance rate); its outputs are exported into `<out>`. The same arguments again resume the same job.
+//! bar (records, records per minute, acceptance rate); its outputs are exported into `<out>`.
+//! The same arguments again resume the same job.
 
 use std::path::PathBuf;
 
