@@ -47,7 +47,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
-    app.load_models();
+    app.start()?;
 
     let (stop, stopped) = watch::channel(false);
     let grace = Duration::from_secs(config.shutdown_grace_secs);

@@ -29,9 +29,9 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// Opens the store under the data directory, settles jobs a crash interrupted, registers the
-    /// job runners and starts the scheduler. `None` when no admin token is configured.
-    pub fn start(
+    /// Opens the store under the data directory and registers the job runners; the scheduler
+    /// waits for [`Self::start_jobs`]. `None` when no admin token is configured.
+    pub fn open(
         config: &crate::config::AdminConfig,
         data_dir: &std::path::Path,
         models: Arc<crate::models::ModelManager>,
@@ -93,18 +93,22 @@ impl Admin {
                 dir: dir.join("pipelines"),
             }),
         );
-        let jobs = Arc::new(jobs);
-        jobs.start()?;
         tracing::info!(data_dir = %dir.display(), "admin API on at /admin/v1");
         Ok(Some(Self {
             models,
             token: token.clone(),
             store,
-            jobs,
+            jobs: Arc::new(jobs),
             max_file_bytes: config.max_file_bytes,
             datasets,
             tuned: Some(tuned),
             local,
         }))
+    }
+
+    /// Settles the jobs a crash or stop interrupted (requeued to resume, or failed) and starts
+    /// the scheduler.
+    pub fn start_jobs(&self) -> anyhow::Result<()> {
+        Ok(self.jobs.start()?)
     }
 }

@@ -17,7 +17,7 @@ use crate::config::ServeConfig;
 use crate::engine::mistral::LoadOptions;
 use crate::engine::DeviceSpec;
 use crate::fetch::ModelCache;
-use crate::models::{MistralLoader, ModelManager, RuntimeStore};
+use crate::models::{MistralLoader, ModelManager, ModelState, RuntimeStore};
 use crate::registry::ModelRegistry;
 
 /// The assembled application.
@@ -31,8 +31,8 @@ pub struct App {
 }
 
 impl App {
-    /// Validates `config` and assembles the application. Nothing listens and no model loads yet
-    /// ([`App::load_models`] starts that).
+    /// Validates `config` and assembles the application. Nothing listens, no model loads and no
+    /// job runs yet ([`App::start`] starts them).
     pub fn build(config: &ServeConfig) -> anyhow::Result<Self> {
         config.validate().map_err(anyhow::Error::msg)?;
         let registry = ModelRegistry::load(&config.source.models)?;
@@ -58,7 +58,7 @@ impl App {
                 .unwrap_or(config.max_concurrent),
         )?);
         let to_load = models_to_load(config, &models)?;
-        let admin = Admin::start(
+        let admin = Admin::open(
             &config.admin,
             &config.data_dir,
             models.clone(),
@@ -75,15 +75,27 @@ impl App {
         })
     }
 
-    /// Loads the start-up models in the background, one after the other. A failure is logged
-    /// and shown in the model's status; the others still load.
-    pub fn load_models(&self) {
+    /// Starts the application: the start-up models are queued (each shows `loading` from now on)
+    /// and load in the background, one after the other, and then the job scheduler starts, so a
+    /// job resumed from before a restart finds its models loading, never unloaded. A failed load
+    /// is logged and shown in the model's status; the others still load.
+    pub fn start(&self) -> anyhow::Result<()> {
+        for id in &self.to_load {
+            self.models.queue(id)?;
+        }
         let (models, ids) = (self.models.clone(), self.to_load.clone());
         tokio::spawn(async move {
             for id in ids {
-                let _ = models.load(&id).await;
+                // Skipped if unloaded through the admin API while it waited.
+                if models.status(&id).is_ok_and(|s| s.status == ModelState::Loading) {
+                    let _ = models.load(&id).await;
+                }
             }
         });
+        if let Some(admin) = &self.admin {
+            admin.start_jobs()?;
+        }
+        Ok(())
     }
 }
 

@@ -183,6 +183,8 @@ pub async fn run(args: BuildDatasetArgs) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("{e} (or give its --weak-url/--strong-url)"))?;
     }
+    // Its models are loaded: a job resumed from an earlier run of this command finds them ready.
+    admin.start_jobs()?;
     let key = hex::encode(Sha256::digest(format!(
         "{}{}",
         hex::encode(Sha256::digest(&input)),

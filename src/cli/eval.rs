@@ -237,7 +237,7 @@ async fn start_local(args: &EvalArgs, models: Vec<String>) -> anyhow::Result<Loc
     let (_, routes) = crate::server::routes(&config, &app);
     let api = LocalApi::default();
     api.bind(routes);
-    app.load_models();
+    app.start()?;
     eprintln!("loading {} in process", models.join(", "));
     while !models.iter().all(|m| app.models.resolve(Some(m)).is_ok()) {
         let failed = app

@@ -1,7 +1,8 @@
 //! [`ModelManager`]: the models this server serves, as a run-time resource.
 //!
 //! Every model `models.toml` declares or that was registered at run time has one entry with a
-//! state: `unloaded`, `loading`, `loaded` or `failed`. Loading happens through an
+//! state: `unloaded`, `loading`, `loaded` or `failed`. A model queued to load at start-up
+//! ([`ModelManager::queue`]) is `loading` from that moment, before its turn comes. Loading happens through an
 //! [`EngineLoader`] without blocking anyone; a failed load marks only that model `failed`.
 //! Unloading drops the manager's handle on the engine: requests already running hold their own
 //! `Arc` and finish on it, and the engine is freed when the last of them ends. A reload under the
@@ -75,6 +76,8 @@ impl ServingModel {
 
 enum Slot {
     Unloaded,
+    /// Waiting for its turn to load ([`ModelManager::queue`]); shown as `loading`.
+    Queued,
     Loading,
     Loaded(Arc<dyn Engine>),
     Failed(String),
@@ -213,8 +216,23 @@ impl ModelManager {
         self.store.write(&registered)
     }
 
+    /// Marks a model as about to load (its status is `loading` from now on), so that whoever
+    /// looks before [`Self::load`] begins waits for it instead of finding it unloaded. A model
+    /// that is loaded or loading stays as it is.
+    pub fn queue(&self, id: &str) -> Result<(), ModelError> {
+        let mut entries = self.write();
+        let entry = entries
+            .get_mut(id)
+            .ok_or_else(|| ModelError::NotFound(id.to_string()))?;
+        if matches!(entry.slot, Slot::Unloaded | Slot::Failed(_)) {
+            entry.slot = Slot::Queued;
+        }
+        Ok(())
+    }
+
     /// Loads a model and waits for the result. Loading a loaded model does nothing; a model that
-    /// is loading already answers [`ModelError::Loading`]. On failure the model is `failed`.
+    /// is loading already answers [`ModelError::Loading`] (a queued one loads now). On failure
+    /// the model is `failed`.
     pub async fn load(&self, id: &str) -> Result<(), ModelError> {
         let (spec, epoch) = {
             let mut entries = self.write();
@@ -311,7 +329,7 @@ impl ModelManager {
     fn status_of(id: &str, e: &Entry) -> ModelStatus {
         let (status, error) = match &e.slot {
             Slot::Unloaded => (ModelState::Unloaded, None),
-            Slot::Loading => (ModelState::Loading, None),
+            Slot::Queued | Slot::Loading => (ModelState::Loading, None),
             Slot::Loaded(_) => (ModelState::Loaded, None),
             Slot::Failed(reason) => (ModelState::Failed, Some(reason.clone())),
         };
@@ -389,7 +407,7 @@ impl ModelManager {
                 id: id.to_string(),
                 admission: entry.admission.clone(),
             }),
-            Slot::Loading => Err(ModelError::Loading(id.to_string())),
+            Slot::Queued | Slot::Loading => Err(ModelError::Loading(id.to_string())),
             Slot::Unloaded => Err(ModelError::NotLoaded(id.to_string())),
             Slot::Failed(reason) => Err(ModelError::Failed {
                 id: id.to_string(),

@@ -64,7 +64,7 @@ async fn admin_app_limited(
     };
     let embedder: ptr_server::jobs::dataset::EmbedderLoader =
         Arc::new(|| Ok(Arc::new(Words) as Arc<dyn TextEmbedder>));
-    let admin = Admin::start(
+    let admin = Admin::open(
         &config,
         dir,
         models.clone(),
@@ -75,6 +75,7 @@ async fn admin_app_limited(
     )
     .unwrap()
     .unwrap();
+    admin.start_jobs().unwrap();
     let keys = ["public-key".to_string()];
     let state =
         AppState::new(models, test_limits(), max_concurrent, &keys).with_admin(Arc::new(admin));

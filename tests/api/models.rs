@@ -108,6 +108,25 @@ async fn a_second_model_loads_and_unloads_while_the_first_serves() {
 }
 
 #[tokio::test]
+async fn a_queued_model_is_loading_until_its_load_runs() {
+    // `serve` queues its start-up models before it resumes jobs: a job looking in between must
+    // see them loading (and wait), not unloaded (and fail).
+    let models = manager(vec![FakeEngine::new(FAKE, "ok")], RuntimeStore::memory());
+    assert_eq!(models.status(FAKE).unwrap().status, ModelState::Unloaded);
+    models.queue(FAKE).unwrap();
+    assert_eq!(models.status(FAKE).unwrap().status, ModelState::Loading);
+    let err = models.resolve(Some(FAKE)).err().expect("not serving yet");
+    assert!(matches!(err, ModelError::Loading(_)), "{err}");
+    // Its load goes ahead (a loading model would refuse a second load).
+    models.load(FAKE).await.unwrap();
+    assert_eq!(models.status(FAKE).unwrap().status, ModelState::Loaded);
+    // Queuing a loaded model changes nothing; an unknown id is an error.
+    models.queue(FAKE).unwrap();
+    assert_eq!(models.status(FAKE).unwrap().status, ModelState::Loaded);
+    assert!(matches!(models.queue("nope"), Err(ModelError::NotFound(_))));
+}
+
+#[tokio::test]
 async fn a_failed_load_marks_only_that_model() {
     // No fake engine for the tuned id: its load fails.
     let models = manager(vec![FakeEngine::new(FAKE, "ok")], RuntimeStore::memory());

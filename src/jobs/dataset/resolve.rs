@@ -40,9 +40,6 @@ pub struct Resolver {
     pub local_key: Option<String>,
 }
 
-/// How long a job about to run waits for an unloaded local model to start loading.
-const UNLOADED_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
-
 fn err(param: &str, message: impl Into<String>) -> SpecError {
     SpecError::new(param, message)
 }
@@ -128,7 +125,6 @@ impl Resolver {
             max_tokens: r.max_tokens.unwrap_or(max_tokens),
             stop: vec![],
         };
-        let asked = std::time::Instant::now();
         let (generator, label) = match &r.base_url {
             Some(url) => {
                 let key = r.api_key_env.as_ref().and_then(|v| std::env::var(v).ok());
@@ -138,14 +134,12 @@ impl Resolver {
                 )
             }
             None => loop {
-                // A job resumed at start-up runs before the server has begun loading its
-                // start-up models: an unloaded model gets a short grace to start loading.
-                let loading = self.models.status(&r.model).is_ok_and(|s| {
-                    s.status == ModelState::Loading
-                        || (wait
-                            && s.status == ModelState::Unloaded
-                            && asked.elapsed() < UNLOADED_GRACE)
-                });
+                // The server queues its start-up models before it resumes jobs, so a job resumed
+                // at start-up sees them loading.
+                let loading = self
+                    .models
+                    .status(&r.model)
+                    .is_ok_and(|s| s.status == ModelState::Loading);
                 match self.models.resolve(Some(&r.model)) {
                     Ok(_) => {
                         let key = self.local_key.clone();
