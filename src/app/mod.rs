@@ -87,7 +87,10 @@ impl App {
         tokio::spawn(async move {
             for id in ids {
                 // Skipped if unloaded through the admin API while it waited.
-                if models.status(&id).is_ok_and(|s| s.status == ModelState::Loading) {
+                if models
+                    .status(&id)
+                    .is_ok_and(|s| s.status == ModelState::Loading)
+                {
                     let _ = models.load(&id).await;
                 }
             }
