@@ -21,8 +21,8 @@ pub struct Admin {
     pub max_file_bytes: usize,
     /// Checks dataset jobs' requests against the models and files.
     pub datasets: crate::jobs::dataset::resolve::Resolver,
-    /// The model registry as fine-tuning jobs see it (`None`: fine-tuning is off).
-    pub tuned: Option<Arc<dyn crate::jobs::finetune::TunedModels>>,
+    /// The model registry as fine-tuning jobs see it.
+    pub tuned: Arc<dyn crate::jobs::finetune::TunedModels>,
     /// This server's own `/v1` API in process, bound once its router is built (evaluation and
     /// dataset jobs reach this server's models through it).
     pub local: crate::client::LocalApi,
@@ -101,7 +101,7 @@ impl Admin {
             jobs: Arc::new(jobs),
             max_file_bytes: config.max_file_bytes,
             datasets,
-            tuned: Some(tuned),
+            tuned,
             local,
         }))
     }

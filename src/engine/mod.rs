@@ -1,6 +1,7 @@
 //! The engine seam: everything above this module (the refinement loop, the HTTP layer) talks to a
 //! model only through the object-safe [`Engine`] trait. [`mistral::MistralEngine`] is the real
-//! implementation on mistral.rs; [`fake::FakeEngine`] is a scripted one for HTTP-layer tests;
+//! implementation on mistral.rs; `fake::FakeEngine` is a scripted one for HTTP-layer tests (compiled
+//! for tests only: feature `fake-engine`);
 //! [`device`] says which `--device` a model runs on and how mistral.rs is told.
 //!
 //! A generation is a stream of [`EngineEvent`]s. Dropping the stream cancels the generation: the
@@ -8,6 +9,7 @@
 
 mod continuation;
 pub mod device;
+#[cfg(any(test, feature = "fake-engine"))]
 pub mod fake;
 pub mod mistral;
 mod mistral_stream;

@@ -71,11 +71,8 @@ pub async fn create(
     if let Some(v) = &spec.validation_file {
         check_file(&admin, v, "validation_file").await?;
     }
-    let tuned = admin
+    admin
         .tuned
-        .as_ref()
-        .ok_or_else(|| ApiError::invalid("model", "fine-tuning is not available on this server"))?;
-    tuned
         .check_base(&spec.model)
         .await
         .map_err(|e| ApiError::invalid("model", e))?;

@@ -47,11 +47,8 @@ pub async fn accept(
 ) -> Result<crate::store::JobRow, ApiError> {
     spec.check()
         .map_err(|e| ApiError::invalid(e.param, e.message))?;
-    let tuned = admin
+    admin
         .tuned
-        .as_ref()
-        .ok_or_else(|| ApiError::invalid("model", "fine-tuning is not available on this server"))?;
-    tuned
         .check_base(&spec.model)
         .await
         .map_err(|e| ApiError::invalid("model", e))?;
