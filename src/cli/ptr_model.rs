@@ -1,5 +1,5 @@
 //! `ptr-server ptr-model`: make a PTR model from a shell — the pipeline job
-//! (`POST /admin/v1/pipelines`) run by an in-process server whose job store lives in
+//! (`POST /admin/v1/pipelines`) run by the application in process (no socket), its job store in
 //! `<out>/.state`. The spec file is the API's request body with local paths where the API takes
 //! file ids; the files are uploaded, the pipeline is followed with a progress bar, and the report
 //! folder is copied to `<out>/report`. The same command again resumes the same pipeline (finished
@@ -62,12 +62,15 @@ pub async fn run(args: PtrModelArgs) -> anyhow::Result<()> {
     config.fetch = true;
     config.data_dir = args.out.join(".state");
     config.admin.admin_token = Some(hex::encode(Sha256::digest(key.as_bytes())));
-    let server = crate::server::start(config).await?;
-    let admin = server
-        .state
+    let grace = std::time::Duration::from_secs(config.shutdown_grace_secs);
+    // The application without a socket: the stages reach its models through its API in process.
+    let app = crate::app::App::build(&config)?;
+    let _routes = crate::server::routes(&config, &app);
+    app.start()?;
+    let admin = app
         .admin
         .clone()
-        .context("the in-process server has no admin API: this is a bug")?;
+        .context("the application has no back office: this is a bug")?;
 
     let job = match super::follow::earlier_job(&admin.store, "pipeline", &key)? {
         Some(job) => job,
@@ -92,17 +95,16 @@ pub async fn run(args: PtrModelArgs) -> anyhow::Result<()> {
         () = crate::server::shutdown_signal() => {
             eprintln!("stopping: the running stage stops where it can resume (a fine-tune at a \
                        checkpoint); the same command resumes the pipeline");
-            server.shutdown().await?;
+            admin.jobs.shutdown(grace).await;
             bail!("stopped by a signal before the pipeline ended");
         }
     };
     let kept = match &job {
-        Ok(job) if job.status == JobStatus::Succeeded => keep_models(&server, job, &args.out),
+        Ok(job) if job.status == JobStatus::Succeeded => keep_models(&app, job, &args.out),
         _ => Ok(()),
     };
-    let shutdown = server.shutdown().await;
+    admin.jobs.shutdown(grace).await;
     let job = job?;
-    shutdown?;
     kept?;
     if job.status != JobStatus::Succeeded {
         bail!(
@@ -125,24 +127,23 @@ pub async fn run(args: PtrModelArgs) -> anyhow::Result<()> {
 
 /// Copies each variant's merged GGUF to `<out>/<base>-<variant>.gguf`, the path a models.toml
 /// entry can name (the shipped one names `runs/smollm2/smollm2-135m-instruct-ptr.gguf`).
-fn keep_models(server: &crate::server::Server, job: &JobRow, out: &Path) -> anyhow::Result<()> {
+fn keep_models(app: &crate::app::App, job: &JobRow, out: &Path) -> anyhow::Result<()> {
     let base = job.spec["model"].as_str().unwrap_or_default();
     let stages = PipelineState::of(job).stages.unwrap_or_default();
     for (stage, s) in stages {
         let Some(variant) = stage.strip_prefix("fine_tune-") else {
             continue;
         };
-        let ft = server
-            .state
+        let ft = app
             .admin
             .as_ref()
-            .context("no admin API")?
+            .context("no back office")?
             .store
             .job(&s.job_id)?;
         let Some(tuned) = FineTuneState::of(&ft).fine_tuned_model else {
             continue;
         };
-        let spec = server.state.models.spec(&tuned)?;
+        let spec = app.models.spec(&tuned)?;
         let from = spec.path.context("a tuned model is a path model")?;
         let to = out.join(format!("{base}-{variant}.gguf"));
         std::fs::copy(&from, &to)
