@@ -1,9 +1,10 @@
 //! The client against ptr-server's own router on the scripted engine, over a real socket.
 
 use super::*;
-use crate::engine::fake::{FakeEngine, FakeLoader};
+use crate::engine::fake::FakeEngine;
 use crate::engine::Role;
 use crate::http::{AppState, Limits};
+use crate::models::fake::FakeLoader;
 use crate::wire::{RefinementParams, StreamOptions};
 
 const MODEL: &str = "fake-model";

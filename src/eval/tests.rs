@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::*;
 use crate::engine::fake::FakeEngine;
-use crate::engine::fake::FakeLoader;
 use crate::http::{AppState, Limits};
+use crate::models::fake::FakeLoader;
 use crate::refine::DEFAULT_INSTRUCTION;
 
 const MODEL: &str = "fake-model";

@@ -7,10 +7,13 @@
 //! - [`ModelManager`] is the pool: register, load, unload, remove, list and resolve models by
 //!   id, each with its own state and admission gate; [`EngineLoader`] builds their engines.
 //! - [`check_id`] is the one rule for model ids, applied wherever an id enters.
+//! - `fake::FakeLoader` loads scripted engines, for tests (feature `fake-engine`).
 //!
 //! Errors are [`ModelError`], which knows nothing of HTTP; `crate::error` maps it.
 
 mod error;
+#[cfg(any(test, feature = "fake-engine"))]
+pub mod fake;
 mod id;
 mod loader;
 mod manager;
