@@ -31,11 +31,56 @@ pub struct Metrics {
     pub cancelled: IntCounterVec,
     pub rejected: IntCounter,
     pub timed_out: IntCounter,
+    pub rounds: RoundSeries,
+}
+
+/// The refinement loop's series: rounds per request, their durations and tokens, early stops.
+pub struct RoundSeries {
     pub rounds_per_request: HistogramVec,
     pub round_duration: HistogramVec,
     pub rounds_started: IntCounterVec,
     pub round_tokens: IntCounterVec,
     pub early_stops: IntCounterVec,
+}
+
+impl RoundSeries {
+    fn new(r: &Registry) -> Self {
+        let m = &["model"];
+        Self {
+            rounds_per_request: histogram_vec(
+                r,
+                "ptr_refinement_rounds",
+                "Refinement rounds run per request",
+                &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 16.0, 32.0],
+                m,
+            ),
+            round_duration: histogram_vec(
+                r,
+                "ptr_round_duration_seconds",
+                "Duration of one refinement round",
+                LATENCY_BUCKETS,
+                m,
+            ),
+            rounds_started: counter_vec(
+                r,
+                "ptr_rounds_started_total",
+                "Refinement rounds started, by round number",
+                &["model", "round"],
+            ),
+            round_tokens: counter_vec(
+                r,
+                "ptr_round_generated_tokens_total",
+                "Tokens generated, by round number",
+                &["model", "round"],
+            ),
+            early_stops: counter_vec(
+                r,
+                "ptr_early_stops_total",
+                "Refinements that ended before their last round, by reason",
+                &["model", "reason"],
+            ),
+        }
+    }
 }
 
 /// One model's generation series, resolved once per request.
@@ -193,38 +238,7 @@ impl Metrics {
                 "ptr_requests_timed_out_total",
                 "Generations ended by the request deadline or a stalled client",
             ),
-            rounds_per_request: histogram_vec(
-                &r,
-                "ptr_refinement_rounds",
-                "Refinement rounds run per request",
-                &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 16.0, 32.0],
-                m,
-            ),
-            round_duration: histogram_vec(
-                &r,
-                "ptr_round_duration_seconds",
-                "Duration of one refinement round",
-                LATENCY_BUCKETS,
-                m,
-            ),
-            rounds_started: counter_vec(
-                &r,
-                "ptr_rounds_started_total",
-                "Refinement rounds started, by round number",
-                &["model", "round"],
-            ),
-            round_tokens: counter_vec(
-                &r,
-                "ptr_round_generated_tokens_total",
-                "Tokens generated, by round number",
-                &["model", "round"],
-            ),
-            early_stops: counter_vec(
-                &r,
-                "ptr_early_stops_total",
-                "Refinements that ended before their last round, by reason",
-                &["model", "reason"],
-            ),
+            rounds: RoundSeries::new(&r),
             registry: r,
         }
     }
@@ -239,12 +253,12 @@ impl Metrics {
             prompt_tokens: self.prompt_tokens.with_label_values(&l),
             generated_tokens: self.generated_tokens.with_label_values(&l),
             cancelled: self.cancelled.with_label_values(&l),
-            rounds_per_request: self.rounds_per_request.with_label_values(&l),
-            round_duration: self.round_duration.with_label_values(&l),
+            rounds_per_request: self.rounds.rounds_per_request.with_label_values(&l),
+            round_duration: self.rounds.round_duration.with_label_values(&l),
             model: model.to_string(),
-            rounds_started: self.rounds_started.clone(),
-            round_tokens: self.round_tokens.clone(),
-            early_stops: self.early_stops.clone(),
+            rounds_started: self.rounds.rounds_started.clone(),
+            round_tokens: self.rounds.round_tokens.clone(),
+            early_stops: self.rounds.early_stops.clone(),
         }
     }
 
