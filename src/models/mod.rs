@@ -6,7 +6,8 @@
 //!   in the data directory (`--data-dir`).
 //! - [`ModelManager`] is the pool: register, load, unload, remove, list and resolve models by
 //!   id, each with its own state and admission gate; [`EngineLoader`] builds their engines.
-//! - [`check_id`] is the one rule for model ids, applied wherever an id enters.
+//! - [`check_id`] (from [`crate::model_id`]) is the one rule for model ids, applied wherever an
+//!   id enters.
 //! - `fake::FakeLoader` loads scripted engines, for tests (feature `fake-engine`).
 //!
 //! Errors are [`ModelError`], which knows nothing of HTTP; `crate::error` maps it.
@@ -14,15 +15,14 @@
 mod error;
 #[cfg(any(test, feature = "fake-engine"))]
 pub mod fake;
-mod id;
 mod loader;
 mod manager;
 mod store;
 
 use std::path::PathBuf;
 
+pub use crate::model_id::check_id;
 pub use error::ModelError;
-pub use id::check_id;
 pub use loader::{EngineLoader, MistralLoader};
 pub use manager::{ModelManager, ModelState, ModelStatus, ServingModel};
 pub use store::{RegisteredModel, RuntimeStore};
