@@ -100,7 +100,7 @@ pub async fn run(args: PtrModelArgs) -> anyhow::Result<()> {
         }
     };
     let kept = match &job {
-        Ok(job) if job.status == JobStatus::Succeeded => keep_models(&app, job, &args.out),
+        Ok(job) if job.status == JobStatus::Succeeded => keep_models(&admin, job, &args.out),
         _ => Ok(()),
     };
     admin.jobs.shutdown(grace).await;
@@ -127,23 +127,18 @@ pub async fn run(args: PtrModelArgs) -> anyhow::Result<()> {
 
 /// Copies each variant's merged GGUF to `<out>/<base>-<variant>.gguf`, the path a models.toml
 /// entry can name (the shipped one names `runs/smollm2/smollm2-135m-instruct-ptr.gguf`).
-fn keep_models(app: &crate::app::App, job: &JobRow, out: &Path) -> anyhow::Result<()> {
+fn keep_models(admin: &crate::app::Admin, job: &JobRow, out: &Path) -> anyhow::Result<()> {
     let base = job.spec["model"].as_str().unwrap_or_default();
     let stages = PipelineState::of(job).stages.unwrap_or_default();
     for (stage, s) in stages {
         let Some(variant) = stage.strip_prefix("fine_tune-") else {
             continue;
         };
-        let ft = app
-            .admin
-            .as_ref()
-            .context("no back office")?
-            .store
-            .job(&s.job_id)?;
+        let ft = admin.store.job(&s.job_id)?;
         let Some(tuned) = FineTuneState::of(&ft).fine_tuned_model else {
             continue;
         };
-        let spec = app.models.spec(&tuned)?;
+        let spec = admin.models.spec(&tuned)?;
         let from = spec.path.context("a tuned model is a path model")?;
         let to = out.join(format!("{base}-{variant}.gguf"));
         std::fs::copy(&from, &to)
