@@ -42,7 +42,7 @@ if ! have ptr-local/debian:bookworm-slim; then
 fi
 
 if ! have ptr-local/rust:1.95-bookworm; then
-  rootfs "$WORK/rust" "gcc,g++,libc6-dev,make,pkg-config,ca-certificates,python3,xz-utils"
+  rootfs "$WORK/rust" "gcc,g++,libc6-dev,make,patch,pkg-config,ca-certificates,python3,xz-utils"
   host_cas "$WORK/rust"
   rm -rf "$WORK/rust/usr/local/cargo"
   mkdir -p "$WORK/rust/usr/local/cargo"

@@ -91,6 +91,14 @@ pub fn requantize(src: &Path, out: &Path, to: GgmlDType) -> anyhow::Result<Requa
     Ok(counts)
 }
 
+/// The largest absolute difference between two tensors of one shape (for tests).
+#[cfg(test)]
+pub(crate) fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs()?.max_all()?.to_scalar::<f32>())
+        .expect("tensors of one shape and dtype")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,14 +153,10 @@ mod tests {
         let orig = before
             .tensor(&mut a, "blk.0.attn_q.weight", &Device::Cpu)
             .unwrap();
-        let diff = (orig.dequantize(&Device::Cpu).unwrap() - q.dequantize(&Device::Cpu).unwrap())
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_abs_diff(
+            &orig.dequantize(&Device::Cpu).unwrap(),
+            &q.dequantize(&Device::Cpu).unwrap(),
+        );
         assert!(diff < 0.1 / 127.0, "{diff}");
         let kept = after
             .tensor(&mut b, "output_norm.weight", &Device::Cpu)

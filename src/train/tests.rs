@@ -402,19 +402,9 @@ fn the_merged_gguf_gives_base_plus_lora_logits() {
         let ids = Tensor::new(&[[5u32, 40, 41, 42, 100, 7, 9]], &Device::Cpu).unwrap();
         let logits =
             |base: &BaseWeights, lora: Option<&Lora>| Decoder { base, lora }.logits(&ids).unwrap();
-        let max_diff = |a: &Tensor, b: &Tensor| {
-            (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap()
-        };
         let tuned = logits(&base, Some(&lora));
-        let effect = max_diff(&tuned, &logits(&base, None));
-        let merge_err = max_diff(&tuned, &logits(&merged, None));
+        let effect = crate::gguf::max_abs_diff(&tuned, &logits(&base, None));
+        let merge_err = crate::gguf::max_abs_diff(&tuned, &logits(&merged, None));
         // F16 keeps ~11 bits: the merge error must be tiny next to the fine-tune's effect.
         assert!(
             merge_err < 2e-2 && merge_err < effect / 20.0,

@@ -1,41 +1,25 @@
 //! The evaluation job routes: create a multi-round evaluation as a job (its task files and models
 //! are checked first), list them, and retrieve and cancel one (the job index's own).
 
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::Json;
-use serde_json::Value;
-
-use super::datasets::idempotency_key;
-use super::jobs::{self, list_kind, Page};
+use super::jobs::{create_route, kind_routes, Page};
 use super::responses::{BadBody, BadQuery, NotFound, Unauthorized};
 use super::schemas::EvalJob;
 use super::views::{job_view, List};
-use super::Shared;
+use super::Admin;
 use crate::error::ApiError;
-use crate::http::extract::ApiJson;
 use crate::jobs::eval::EvalJobSpec;
 use crate::jobs::JobKind;
 
-/// Create an evaluation job (`queued`).
-///
-/// Its task files and models are checked first. The same `Idempotency-Key` returns the job it
-/// made.
-#[utoipa::path(post, path = "/evals/jobs", tag = "admin: evaluations",
-    operation_id = "create_eval_job",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create return the first job")),
-    request_body = EvalJobSpec,
-    responses((status = 200, description = "The job", body = EvalJob), BadBody, Unauthorized),
-    security(("admin_token" = [])))]
-pub async fn create(
-    State(admin): State<Shared>,
-    headers: HeaderMap,
-    ApiJson(spec): ApiJson<EvalJobSpec>,
-) -> Result<Json<Value>, ApiError> {
-    let key = idempotency_key(&headers)?;
+create_route!(JobKind::Eval, EvalJobSpec -> EvalJob, "admin: evaluations", "/evals/jobs",
+    "create_eval_job", "Create an evaluation job (`queued`).",
+    "Its task files and models are checked first. The same `Idempotency-Key` returns the job it\nmade.",
+    check: check, view: job_view);
+
+/// Checks `spec`, its task files and every local model it names (a 400 naming the field).
+async fn check(admin: &Admin, spec: &EvalJobSpec) -> Result<(), ApiError> {
     spec.check()
         .map_err(|e| ApiError::invalid(e.param, e.message))?;
-    check_tasks(&admin, &spec.tasks, "tasks").await?;
+    check_tasks(admin, &spec.tasks, "tasks").await?;
     let systems = std::iter::once(("model".to_string(), &spec.model, &spec.endpoint))
         .chain(
             spec.compare
@@ -56,15 +40,13 @@ pub async fn create(
                 .map_err(|e| ApiError::invalid(param, e.to_string()))?;
         }
     }
-    let spec = serde_json::to_value(&spec).expect("an eval spec serialises: this is a bug");
-    let job = admin.jobs.create(JobKind::Eval, spec, key).await?;
-    Ok(Json(job_view(&job)))
+    Ok(())
 }
 
 /// Checks that every task's file exists and holds data of its task (400 naming
 /// `<prefix>[i].file` otherwise).
 pub(super) async fn check_tasks(
-    admin: &super::Admin,
+    admin: &Admin,
     tasks: &[crate::jobs::eval::EvalTask],
     prefix: &str,
 ) -> Result<(), ApiError> {
@@ -92,35 +74,6 @@ pub(super) async fn check_tasks(
     Ok(())
 }
 
-/// List evaluation jobs, newest first.
-#[utoipa::path(get, path = "/evals/jobs", tag = "admin: evaluations",
-    operation_id = "list_eval_jobs",
-    params(Page),
-    responses((status = 200, body = List<EvalJob>), BadQuery, Unauthorized),
-    security(("admin_token" = [])))]
-pub async fn list(
-    State(admin): State<Shared>,
-    query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<List<Value>>, ApiError> {
-    list_kind(&admin, JobKind::Eval, query, job_view).await
-}
-
-/// Retrieve an evaluation job (any job id is answered, as by `GET /jobs/{id}`).
-#[utoipa::path(get, path = "/evals/jobs/{id}", tag = "admin: evaluations",
-    operation_id = "retrieve_eval_job",
-    params(("id" = String, Path, description = "The job id")),
-    responses((status = 200, body = EvalJob), NotFound, Unauthorized),
-    security(("admin_token" = [])))]
-pub async fn retrieve(admin: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
-    jobs::retrieve(admin, id).await
-}
-
-/// Cancel an evaluation job: it stops promptly; the items it scored are kept for a resume.
-#[utoipa::path(post, path = "/evals/jobs/{id}/cancel", tag = "admin: evaluations",
-    operation_id = "cancel_eval_job",
-    params(("id" = String, Path, description = "The job id")),
-    responses((status = 200, body = EvalJob), NotFound, Unauthorized),
-    security(("admin_token" = [])))]
-pub async fn cancel(admin: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
-    jobs::cancel(admin, id).await
-}
+kind_routes!(JobKind::Eval, EvalJob, "admin: evaluations", "/evals/jobs", "eval_job",
+    "an evaluation job", "evaluation jobs",
+    cancel: "Cancel an evaluation job: it stops promptly; the items it scored are kept for a resume.");

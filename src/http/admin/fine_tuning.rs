@@ -2,18 +2,15 @@
 //! events and checkpoints, with PTR's settings in the `ptr` extension object.
 
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::datasets::idempotency_key;
-use super::jobs::{find, list_kind, page_limit, Page};
+use super::jobs::{create_route, find, list_kind, page_limit, Page};
 use super::responses::{BadBody, BadQuery, NotFound, Unauthorized};
 use super::schemas::FineTuningJob;
 use super::views::{job_view, List};
 use super::Shared;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::http::extract::ApiJson;
 use crate::jobs::finetune::{Checkpoint, FineTuneSpec, FineTuneState};
 use crate::jobs::{JobKind, JobState};
 use crate::store::{FileStatus, StoreError};
@@ -49,36 +46,24 @@ async fn check_file(admin: &super::Admin, id: &str, param: &str) -> Result<(), A
     Ok(())
 }
 
-/// Create a fine-tuning job (`queued`).
-///
-/// OpenAI's request, with PTR's settings in `ptr`. The same `Idempotency-Key` returns the job it
-/// made.
-#[utoipa::path(post, path = "/fine_tuning/jobs", tag = "admin: fine-tuning",
-    operation_id = "create_fine_tuning_job",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create return the first job")),
-    request_body = FineTuneSpec,
-    responses((status = 200, description = "The job", body = FineTuningJob), BadBody, Unauthorized),
-    security(("admin_token" = [])))]
-pub async fn create(
-    State(admin): State<Shared>,
-    headers: HeaderMap,
-    ApiJson(spec): ApiJson<FineTuneSpec>,
-) -> Result<Json<Value>, ApiError> {
-    let key = idempotency_key(&headers)?;
+create_route!(JobKind::FineTune, FineTuneSpec -> FineTuningJob, "admin: fine-tuning",
+    "/fine_tuning/jobs", "create_fine_tuning_job", "Create a fine-tuning job (`queued`).",
+    "OpenAI's request, with PTR's settings in `ptr`. The same `Idempotency-Key` returns the job it\nmade.",
+    check: check, view: ft_view);
+
+/// Checks `spec`, its files and its base model (a 400 naming the field otherwise).
+async fn check(admin: &super::Admin, spec: &FineTuneSpec) -> Result<(), ApiError> {
     spec.check()
         .map_err(|e| ApiError::invalid(e.param, e.message))?;
-    check_file(&admin, &spec.training_file, "training_file").await?;
+    check_file(admin, &spec.training_file, "training_file").await?;
     if let Some(v) = &spec.validation_file {
-        check_file(&admin, v, "validation_file").await?;
+        check_file(admin, v, "validation_file").await?;
     }
     admin
         .tuned
         .check_base(&spec.model)
         .await
-        .map_err(|e| ApiError::invalid("model", e))?;
-    let spec = serde_json::to_value(&spec).expect("a fine-tuning spec serialises: this is a bug");
-    let job = admin.jobs.create(JobKind::FineTune, spec, key).await?;
-    Ok(Json(ft_view(&job)))
+        .map_err(|e| ApiError::invalid("model", e))
 }
 
 /// A fine-tuning job as OpenAI shows it.
@@ -134,49 +119,44 @@ pub async fn retrieve(
     )))
 }
 
-/// Cancel a fine-tuning job.
-///
-/// The trainer stops at once; its checkpoints are kept. An ended job is left as it is.
-#[utoipa::path(post, path = "/fine_tuning/jobs/{id}/cancel", tag = "admin: fine-tuning",
-    operation_id = "cancel_fine_tuning_job",
-    params(("id" = String, Path, description = "The job id")),
-    responses((status = 200, body = FineTuningJob), NotFound, Unauthorized),
-    security(("admin_token" = [])))]
-pub async fn cancel(
-    State(admin): State<Shared>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    find(&admin, id.clone(), Some(JobKind::FineTune)).await?;
-    Ok(Json(ft_view(&admin.jobs.cancel(&id).await?)))
+/// A fine-tuning job's action route: the job manager's action of the same name on a fine-tuning
+/// job (another kind's id is a 404 here), answered with the job's view after it.
+macro_rules! action_route {
+    ($action:ident, $path:literal, $op:literal, $summary:literal $(, $description:literal)?) => {
+        #[utoipa::path(post, path = $path, tag = "admin: fine-tuning", operation_id = $op,
+            summary = $summary, $(description = $description,)?
+            params(("id" = String, Path, description = "The job id")),
+            responses((status = 200, body = FineTuningJob), NotFound, Unauthorized),
+            security(("admin_token" = [])))]
+        pub async fn $action(
+            State(admin): State<Shared>,
+            Path(id): Path<String>,
+        ) -> Result<Json<Value>, ApiError> {
+            find(&admin, id.clone(), Some(JobKind::FineTune)).await?;
+            Ok(Json(ft_view(&admin.jobs.$action(&id).await?)))
+        }
+    };
 }
 
-/// Pause a queued or running fine-tuning job; a running one stops, keeping its checkpoints.
-#[utoipa::path(post, path = "/fine_tuning/jobs/{id}/pause", tag = "admin: fine-tuning",
-    operation_id = "pause_fine_tuning_job",
-    params(("id" = String, Path, description = "The job id")),
-    responses((status = 200, body = FineTuningJob), NotFound, Unauthorized),
-    security(("admin_token" = [])))]
-pub async fn pause(
-    State(admin): State<Shared>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    find(&admin, id.clone(), Some(JobKind::FineTune)).await?;
-    Ok(Json(ft_view(&admin.jobs.pause(&id).await?)))
-}
-
-/// Queue a paused fine-tuning job again; it continues from its last checkpoint.
-#[utoipa::path(post, path = "/fine_tuning/jobs/{id}/resume", tag = "admin: fine-tuning",
-    operation_id = "resume_fine_tuning_job",
-    params(("id" = String, Path, description = "The job id")),
-    responses((status = 200, body = FineTuningJob), NotFound, Unauthorized),
-    security(("admin_token" = [])))]
-pub async fn resume(
-    State(admin): State<Shared>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    find(&admin, id.clone(), Some(JobKind::FineTune)).await?;
-    Ok(Json(ft_view(&admin.jobs.resume(&id).await?)))
-}
+action_route!(
+    cancel,
+    "/fine_tuning/jobs/{id}/cancel",
+    "cancel_fine_tuning_job",
+    "Cancel a fine-tuning job.",
+    "The trainer stops at once; its checkpoints are kept. An ended job is left as it is."
+);
+action_route!(
+    pause,
+    "/fine_tuning/jobs/{id}/pause",
+    "pause_fine_tuning_job",
+    "Pause a queued or running fine-tuning job; a running one stops, keeping its checkpoints."
+);
+action_route!(
+    resume,
+    "/fine_tuning/jobs/{id}/resume",
+    "resume_fine_tuning_job",
+    "Queue a paused fine-tuning job again; it continues from its last checkpoint."
+);
 
 /// List a fine-tuning job's checkpoints, newest first, each with its step's metrics.
 #[utoipa::path(get, path = "/fine_tuning/jobs/{id}/checkpoints", tag = "admin: fine-tuning",

@@ -1,7 +1,9 @@
 //! The job index over every kind (`GET /jobs?kinds=&statuses=&after=&limit=`), and retrieve and
-//! cancel, shared by every kind's routes.
+//! cancel, shared by every kind's routes ([`kind_routes`] documents a kind's list, retrieve and
+//! cancel once, for every kind whose views are the index's own).
 
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
@@ -175,3 +177,84 @@ pub async fn cancel(
     let job = admin.jobs.cancel(&id).await?;
     Ok(Json(job_view(&job)))
 }
+
+/// The `Idempotency-Key` header, if any.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => match v.to_str() {
+            Ok(k) if !k.trim().is_empty() && k.len() <= 256 => Ok(Some(k.trim().to_string())),
+            _ => Err(ApiError::invalid(
+                "Idempotency-Key",
+                "`Idempotency-Key` must be 1 to 256 visible characters",
+            )),
+        },
+    }
+}
+
+/// A kind's `POST` route: the request is checked by `check` (a 400 naming the field), then queued
+/// (the same `Idempotency-Key` returns the job it made) and answered with `view`. The invoking
+/// module imports the names the documentation uses (`BadBody`, `Unauthorized`).
+macro_rules! create_route {
+    ($kind:expr, $request:ident -> $schema:ident, $tag:literal, $path:literal, $op:literal,
+     $summary:literal, $description:literal, check: $check:path, view: $view:path) => {
+        #[utoipa::path(post, path = $path, tag = $tag, operation_id = $op,
+            summary = $summary, description = $description,
+            params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create return the first job")),
+            request_body = $request,
+            responses((status = 200, description = "The job", body = $schema), BadBody, Unauthorized),
+            security(("admin_token" = [])))]
+        pub async fn create(
+            axum::extract::State(admin): axum::extract::State<$crate::http::admin::Shared>,
+            headers: axum::http::HeaderMap,
+            $crate::http::extract::ApiJson(spec): $crate::http::extract::ApiJson<$request>,
+        ) -> Result<axum::Json<serde_json::Value>, $crate::error::ApiError> {
+            let key = $crate::http::admin::jobs::idempotency_key(&headers)?;
+            $check(&admin, &spec).await?;
+            let spec = serde_json::to_value(&spec).expect("a job request serialises: this is a bug");
+            Ok(axum::Json($view(&admin.jobs.create($kind, spec, key).await?)))
+        }
+    };
+}
+pub(super) use create_route;
+
+/// A kind's list, retrieve and cancel routes under `$base`, answered by the job index (the kind's
+/// view is the index's own); operation ids and summaries are made of `$noun` (`dataset_job`) and
+/// the kind's name in words (`$one`, `$many`). The invoking module imports the names the
+/// documentation uses (`Page`, `List`, `job_view`, `BadQuery`, `NotFound`, `Unauthorized`).
+macro_rules! kind_routes {
+    ($kind:expr, $schema:ident, $tag:literal, $base:literal, $noun:literal, $one:literal,
+     $many:literal, cancel: $cancel:literal) => {
+        #[utoipa::path(get, path = $base, tag = $tag, operation_id = concat!("list_", $noun, "s"),
+            summary = concat!("List ", $many, ", newest first."),
+            params(Page),
+            responses((status = 200, body = List<$schema>), BadQuery, Unauthorized),
+            security(("admin_token" = [])))]
+        pub async fn list(
+            axum::extract::State(admin): axum::extract::State<$crate::http::admin::Shared>,
+            query: Result<axum::extract::Query<Page>, axum::extract::rejection::QueryRejection>,
+        ) -> Result<axum::Json<List<serde_json::Value>>, $crate::error::ApiError> {
+            $crate::http::admin::jobs::list_kind(&admin, $kind, query, job_view).await
+        }
+
+        kind_routes!(@one get retrieve, $schema, $tag, concat!($base, "/{id}"),
+            concat!("retrieve_", $noun),
+            concat!("Retrieve ", $one, " (any job id is answered, as by `GET /jobs/{id}`)."));
+        kind_routes!(@one post cancel, $schema, $tag, concat!($base, "/{id}/cancel"),
+            concat!("cancel_", $noun), $cancel);
+    };
+    (@one $method:ident $name:ident, $schema:ident, $tag:literal, $path:expr, $op:expr,
+     $summary:expr) => {
+        #[utoipa::path($method, path = $path, tag = $tag, operation_id = $op, summary = $summary,
+            params(("id" = String, Path, description = "The job id")),
+            responses((status = 200, body = $schema), NotFound, Unauthorized),
+            security(("admin_token" = [])))]
+        pub async fn $name(
+            admin: axum::extract::State<$crate::http::admin::Shared>,
+            id: axum::extract::Path<String>,
+        ) -> Result<axum::Json<serde_json::Value>, $crate::error::ApiError> {
+            $crate::http::admin::jobs::$name(admin, id).await
+        }
+    };
+}
+pub(super) use kind_routes;

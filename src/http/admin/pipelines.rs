@@ -2,42 +2,21 @@
 //! every stage's request, is checked before the job is accepted), list them, retrieve and cancel
 //! one (cancel stops the running stage).
 
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::Json;
-use serde_json::Value;
-
-use super::datasets::idempotency_key;
-use super::jobs::{self, list_kind, Page};
+use super::jobs::{create_route, kind_routes, Page};
 use super::responses::{BadBody, BadQuery, NotFound, Unauthorized};
 use super::schemas::PipelineJob;
 use super::views::{job_view, List};
 use super::Admin;
-use super::Shared;
 use crate::error::ApiError;
-use crate::http::extract::ApiJson;
 use crate::jobs::dataset::DatasetSpec;
 use crate::jobs::pipeline::PipelineSpec;
 use crate::jobs::JobKind;
 
-/// Create a pipeline (`queued`): records → fine-tuning per variant → evaluation → report.
-///
-/// The same `Idempotency-Key` returns the pipeline it made.
-#[utoipa::path(post, path = "/pipelines", tag = "admin: pipelines",
-    operation_id = "create_pipeline",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create return the first job")),
-    request_body = PipelineSpec,
-    responses((status = 200, description = "The job", body = PipelineJob), BadBody, Unauthorized),
-    security(("admin_token" = [])))]
-pub async fn create(
-    State(admin): State<Shared>,
-    headers: HeaderMap,
-    ApiJson(spec): ApiJson<PipelineSpec>,
-) -> Result<Json<Value>, ApiError> {
-    let key = idempotency_key(&headers)?;
-    let job = accept(&admin, spec, key).await?;
-    Ok(Json(job_view(&job)))
-}
+create_route!(JobKind::Pipeline, PipelineSpec -> PipelineJob, "admin: pipelines", "/pipelines",
+    "create_pipeline",
+    "Create a pipeline (`queued`): records → fine-tuning per variant → evaluation → report.",
+    "The same `Idempotency-Key` returns the pipeline it made.",
+    check: check, view: job_view);
 
 /// Checks `spec` against this server's models and files, then queues it.
 pub async fn accept(
@@ -45,6 +24,13 @@ pub async fn accept(
     spec: PipelineSpec,
     key: Option<String>,
 ) -> Result<crate::store::JobRow, ApiError> {
+    check(admin, &spec).await?;
+    let spec = serde_json::to_value(&spec).expect("a pipeline spec serialises: this is a bug");
+    Ok(admin.jobs.create(JobKind::Pipeline, spec, key).await?)
+}
+
+/// Checks `spec` against this server's models and files (a 400 naming the field otherwise).
+async fn check(admin: &Admin, spec: &PipelineSpec) -> Result<(), ApiError> {
     spec.check()
         .map_err(|e| ApiError::invalid(e.param, e.message))?;
     admin
@@ -70,40 +56,9 @@ pub async fn accept(
             .await
             .map_err(|e| ApiError::invalid(format!("dataset.{}", e.param), e.message))?;
     }
-    super::evals::check_tasks(admin, &spec.eval.tasks, "eval.tasks").await?;
-    let spec = serde_json::to_value(&spec).expect("a pipeline spec serialises: this is a bug");
-    Ok(admin.jobs.create(JobKind::Pipeline, spec, key).await?)
+    super::evals::check_tasks(admin, &spec.eval.tasks, "eval.tasks").await
 }
 
-/// List pipelines, newest first.
-#[utoipa::path(get, path = "/pipelines", tag = "admin: pipelines",
-    operation_id = "list_pipelines",
-    params(Page),
-    responses((status = 200, body = List<PipelineJob>), BadQuery, Unauthorized),
-    security(("admin_token" = [])))]
-pub async fn list(
-    State(admin): State<Shared>,
-    query: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<List<Value>>, ApiError> {
-    list_kind(&admin, JobKind::Pipeline, query, job_view).await
-}
-
-/// Retrieve a pipeline (any job id is answered, as by `GET /jobs/{id}`).
-#[utoipa::path(get, path = "/pipelines/{id}", tag = "admin: pipelines",
-    operation_id = "retrieve_pipeline",
-    params(("id" = String, Path, description = "The job id")),
-    responses((status = 200, body = PipelineJob), NotFound, Unauthorized),
-    security(("admin_token" = [])))]
-pub async fn retrieve(admin: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
-    jobs::retrieve(admin, id).await
-}
-
-/// Cancel a pipeline: its running stage is cancelled; finished stages keep what they made.
-#[utoipa::path(post, path = "/pipelines/{id}/cancel", tag = "admin: pipelines",
-    operation_id = "cancel_pipeline",
-    params(("id" = String, Path, description = "The job id")),
-    responses((status = 200, body = PipelineJob), NotFound, Unauthorized),
-    security(("admin_token" = [])))]
-pub async fn cancel(admin: State<Shared>, id: Path<String>) -> Result<Json<Value>, ApiError> {
-    jobs::cancel(admin, id).await
-}
+kind_routes!(JobKind::Pipeline, PipelineJob, "admin: pipelines", "/pipelines", "pipeline",
+    "a pipeline", "pipelines",
+    cancel: "Cancel a pipeline: its running stage is cancelled; finished stages keep what they made.");

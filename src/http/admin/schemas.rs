@@ -8,10 +8,11 @@ use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::jobs::dataset::input::InputFormat;
-use crate::jobs::dataset::spec::{FilterSpec, RoleSpec};
-use crate::jobs::eval::{CompareSystem, EvalTask};
-use crate::jobs::finetune::spec::{Method, PtrSettings};
+use crate::jobs::dataset::{DatasetSpec, DatasetState};
+use crate::jobs::eval::{EvalJobSpec, EvalState};
+use crate::jobs::finetune::FineTuneSpec;
+use crate::jobs::pipeline::{PipelineSpec, PipelineState};
+use crate::jobs::JobKind;
 use crate::wire::{component, exactly, json_text};
 
 /// `POST /files`: a `multipart/form-data` body.
@@ -50,34 +51,96 @@ pub struct JobObject {
     pub error: Option<JobError>,
 }
 
-/// OpenAI's `fine_tuning.job`: the common job fields, the request's fields, and what the job
-/// produced.
+/// A `kind` job view's schema: one object with the properties of `parts` in turn (a later part's
+/// property replaces an earlier one's of the same name), required where a part requires it, its
+/// `object` and `kind` the kind's. A job view is its common fields, its request's and its state's
+/// ([`super::views::job_view`]), so its schema is made of theirs.
+fn merged(kind: JobKind, description: &str, parts: [RefOr<Schema>; 3]) -> RefOr<Schema> {
+    let mut out = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description))
+        .build();
+    for part in parts {
+        let RefOr::T(Schema::Object(part)) = part else {
+            panic!("a job view's parts are object schemas: this is a bug")
+        };
+        out.properties.extend(part.properties);
+        for name in part.required {
+            if !out.required.contains(&name) {
+                out.required.push(name);
+            }
+        }
+    }
+    for (name, value) in [("object", kind.object()), ("kind", kind.as_str())] {
+        out.properties.insert(name.into(), exactly(value).into());
+    }
+    RefOr::T(Schema::Object(out))
+}
+
+/// A kind's job view: [`JobObject`], the kind's request and its state (or output) type, merged.
+macro_rules! job_view_schema {
+    ($name:ident = $kind:expr, $request:ty, $state:ty, $description:literal) => {
+        #[doc = $description]
+        pub struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                merged(
+                    $kind,
+                    $description,
+                    [
+                        JobObject::schema(),
+                        <$request>::schema(),
+                        <$state>::schema(),
+                    ],
+                )
+            }
+        }
+
+        impl ToSchema for $name {
+            fn schemas(out: &mut Vec<(String, RefOr<Schema>)>) {
+                <JobObject as ToSchema>::schemas(out);
+                <$request as ToSchema>::schemas(out);
+                <$state as ToSchema>::schemas(out);
+            }
+        }
+    };
+}
+
+job_view_schema!(
+    FineTuningJob = JobKind::FineTune,
+    FineTuneSpec,
+    FineTuningOutput,
+    "OpenAI's `fine_tuning.job`: the common job fields, the request's fields, and what the job \
+     produced."
+);
+job_view_schema!(
+    DatasetJob = JobKind::Dataset,
+    DatasetSpec,
+    DatasetState,
+    "`ptr.dataset.job`: the common job fields, the request's fields, and what the job produced."
+);
+job_view_schema!(
+    EvalJob = JobKind::Eval,
+    EvalJobSpec,
+    EvalState,
+    "`ptr.eval.job`: the common job fields, the request's fields, and what the job produced."
+);
+job_view_schema!(
+    PipelineJob = JobKind::Pipeline,
+    PipelineSpec,
+    PipelineState,
+    "`ptr.pipeline.job`: the common job fields, the request's fields, and its stages."
+);
+
+/// What a fine-tuning job's view adds to its request, as OpenAI shows it
+/// ([`super::fine_tuning::ft_view`]): defaults filled in, `auto` resolved.
 #[derive(ToSchema)]
-pub struct FineTuningJob {
-    pub id: String,
-    /// Always `fine_tuning.job`.
-    pub object: String,
-    /// Always `fine_tune`.
-    pub kind: String,
-    /// `validating_files`, `queued`, `running`, `paused`, `succeeded`, `failed` or `cancelled`.
-    pub status: String,
-    pub created_at: i64,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-    pub error: Option<JobError>,
-    /// The base model.
-    pub model: String,
-    pub training_file: String,
-    pub validation_file: Option<String>,
-    pub suffix: Option<String>,
+pub struct FineTuningOutput {
     /// The seed asked for (42 when none was).
     pub seed: u64,
-    pub metadata: Option<Value>,
     /// The effective `n_epochs`, `batch_size` and `learning_rate_multiplier` (`auto` resolved).
     pub hyperparameters: Value,
-    pub method: Option<Method>,
-    pub ptr: PtrSettings,
-    pub integrations: Option<Vec<Value>>,
     /// The tuned model's id once the job succeeded.
     pub fine_tuned_model: Option<String>,
     /// The metrics CSV and the loss-curve SVG, once the job succeeded.
@@ -87,113 +150,6 @@ pub struct FineTuningJob {
     pub organization_id: String,
     /// Where the trainer wrote the PEFT adapter, once the job succeeded.
     pub adapter_dir: Option<String>,
-}
-
-/// `ptr.dataset.job`: the common job fields, the request's fields, and what the job produced.
-#[derive(ToSchema)]
-pub struct DatasetJob {
-    pub id: String,
-    /// Always `ptr.dataset.job`.
-    pub object: String,
-    /// Always `dataset`.
-    pub kind: String,
-    pub status: String,
-    pub created_at: i64,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-    pub error: Option<JobError>,
-    pub input_file: String,
-    pub input_format: InputFormat,
-    pub limit: Option<usize>,
-    pub weak: Option<RoleSpec>,
-    pub strong: Option<RoleSpec>,
-    pub n_thoughts: u32,
-    pub instruction: Option<String>,
-    pub filter: FilterSpec,
-    pub concurrency: usize,
-    pub import: bool,
-    pub suffix: Option<String>,
-    pub metadata: Option<Value>,
-    /// `total`, `completed`, `accepted`, `rejected`, `failed` (while and after it runs).
-    pub request_counts: Option<Value>,
-    /// The accepted records as `fine-tune` chat lines, once the job succeeded.
-    pub output_file_id: Option<String>,
-    /// The rejected records with the reason, once the job succeeded.
-    pub error_file_id: Option<String>,
-    /// Every record's scores and models, once the job succeeded.
-    pub provenance_file_id: Option<String>,
-    pub summary: Option<Value>,
-}
-
-/// `ptr.eval.job`: the common job fields, the request's fields, and what the job produced.
-#[derive(ToSchema)]
-pub struct EvalJob {
-    pub id: String,
-    /// Always `ptr.eval.job`.
-    pub object: String,
-    /// Always `eval`.
-    pub kind: String,
-    pub status: String,
-    pub created_at: i64,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-    pub error: Option<JobError>,
-    pub tasks: Vec<EvalTask>,
-    pub model: String,
-    pub endpoint: Option<String>,
-    pub api_key_env: Option<String>,
-    pub compare: Option<CompareSystem>,
-    pub more_systems: Option<Vec<CompareSystem>>,
-    pub rounds: u32,
-    pub limit: Option<usize>,
-    pub max_tokens: u32,
-    pub temperature: f64,
-    pub instruction: Option<String>,
-    pub rounds_mode: String,
-    pub concurrency: usize,
-    pub time_limit_minutes: Option<f64>,
-    pub metadata: Option<Value>,
-    /// `done` and `total` items while it runs.
-    pub progress: Option<Value>,
-    /// File ids by name (report, summary, chart, items), once the job succeeded.
-    pub result_files: Option<Value>,
-    /// Accuracy per task, system and round.
-    pub summary: Option<Value>,
-    pub failed_items: Option<Value>,
-}
-
-/// `ptr.pipeline.job`: the common job fields, the request's fields, and its stages.
-#[derive(ToSchema)]
-pub struct PipelineJob {
-    pub id: String,
-    /// Always `ptr.pipeline.job`.
-    pub object: String,
-    /// Always `pipeline`.
-    pub kind: String,
-    pub status: String,
-    pub created_at: i64,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-    pub error: Option<JobError>,
-    pub model: String,
-    pub import_files: Vec<String>,
-    pub dataset: Option<crate::jobs::dataset::DatasetSpec>,
-    #[schema(value_type = Object)]
-    pub fine_tuning: Value,
-    pub variants: Vec<crate::jobs::pipeline::spec::Variant>,
-    pub eval: crate::jobs::pipeline::spec::PipelineEval,
-    pub metadata: Option<Value>,
-    /// The stage running or last run.
-    pub stage: Option<String>,
-    /// Per stage (`import-1`, `dataset`, `fine_tune-<variant>`, `eval`): `job_id`, `kind`,
-    /// `status`.
-    pub stages: Option<Value>,
-    /// The training files made of the records: `all`, and `answers_only` for plain SFT.
-    pub training_files: Option<Value>,
-    /// The report's file ids by name (`report.md`, charts, `settings.json`), once it succeeded.
-    pub result_files: Option<Value>,
-    /// The report folder on the server.
-    pub report_dir: Option<String>,
 }
 
 /// One SSE event of `GET …/events?stream=true`, as an event-stream parser reads it.

@@ -2,12 +2,13 @@
 //! then its three output files and its [`Summary`].
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::summary::Summary;
 use crate::jobs::JobState;
 
-/// A dataset job's state.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// A dataset job's state (its fields are the job view's last ones).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct DatasetState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_counts: Option<RequestCounts>,
@@ -20,14 +21,16 @@ pub struct DatasetState {
     /// Every record's provenance (models, samples, scores, timings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance_file_id: Option<String>,
+    /// Acceptance, scores and token counts, once the job succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub summary: Option<Summary>,
 }
 
 impl JobState for DatasetState {}
 
 /// The job's queries and what became of them (OpenAI batch's `request_counts`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RequestCounts {
     pub total: usize,
     /// Accepted plus rejected.

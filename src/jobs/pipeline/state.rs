@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::jobs::JobState;
 
-/// A pipeline job's state.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// A pipeline job's state (its fields are the job view's last ones).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct PipelineState {
     /// The stage running now (`import-1`, `dataset`, `fine_tune-ptr`, `eval`, `report`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -26,13 +27,14 @@ pub struct PipelineState {
     pub result_files: Option<BTreeMap<String, String>>,
     /// The report folder on the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub report_dir: Option<PathBuf>,
 }
 
 impl JobState for PipelineState {}
 
 /// One stage's job, as last seen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StageJob {
     pub job_id: String,
     /// The job's kind (`dataset`, `fine_tune`, `eval`).
