@@ -17,48 +17,35 @@ fn error(description: &str) -> RefOr<Response> {
         .into()
 }
 
-fn responses(list: &[(&str, &str)]) -> BTreeMap<String, RefOr<Response>> {
-    list.iter()
-        .map(|(status, description)| (status.to_string(), error(description)))
-        .collect()
+/// A unit type whose OpenAPI responses are error envelopes under the given statuses.
+macro_rules! error_responses {
+    ($(#[$doc:meta])* $name:ident: $(($status:literal, $description:literal)),+) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                [$(($status.to_string(), error($description))),+].into_iter().collect()
+            }
+        }
+    };
 }
 
-/// 401: the admin token is missing or wrong (every admin route).
-pub struct Unauthorized;
-
-impl IntoResponses for Unauthorized {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(&[("401", "Missing or wrong admin token")])
-    }
+error_responses! {
+    /// 401: the admin token is missing or wrong (every admin route).
+    Unauthorized: ("401", "Missing or wrong admin token")
 }
-
-/// 404: no object with the id in the path.
-pub struct NotFound;
-
-impl IntoResponses for NotFound {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(&[("404", "No object with this id")])
-    }
+error_responses! {
+    /// 404: no object with the id in the path.
+    NotFound: ("404", "No object with this id")
 }
-
-/// 400: a query parameter is invalid (`param` names it).
-pub struct BadQuery;
-
-impl IntoResponses for BadQuery {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(&[("400", "A query parameter is invalid (`param` names it)")])
-    }
+error_responses! {
+    /// 400: a query parameter is invalid (`param` names it).
+    BadQuery: ("400", "A query parameter is invalid (`param` names it)")
 }
-
-/// 400, 413, 415: a request body that cannot be accepted.
-pub struct BadBody;
-
-impl IntoResponses for BadBody {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(&[
-            ("400", "The request is invalid (`param` names the field)"),
-            ("413", "The body is larger than the server's limit"),
-            ("415", "The body is not JSON"),
-        ])
-    }
+error_responses! {
+    /// 400, 413, 415: a request body that cannot be accepted.
+    BadBody: ("400", "The request is invalid (`param` names the field)"),
+        ("413", "The body is larger than the server's limit"),
+        ("415", "The body is not JSON")
 }
