@@ -274,7 +274,12 @@ impl EvalReport {
             ));
         }
         for t in &spec.tasks {
-            md.push_str(&format!("- task `{}`: `{}`\n", t.kind, t.data.display()));
+            md.push_str(&format!(
+                "- task `{}`: `{}`; its question ends `{}`\n",
+                t.kind,
+                t.data.display(),
+                t.kind.answer_instruction()
+            ));
         }
         for table in &self.tables {
             md.push_str(&format!("\n## {}\n\n", heading(table)));

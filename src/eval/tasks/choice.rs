@@ -28,7 +28,7 @@
 
 /// What follows the options in the user turn.
 pub const INSTRUCTION: &str =
-    "Choose the correct option. End your answer with \"The answer is X.\", where X is the letter of the option.";
+    "Choose the correct option. End your answer with \"The answer is\" followed by the letter of the option.";
 
 /// Phrases after which the chosen letter is expected (lower case).
 const CUES: [&str; 9] = [

@@ -19,7 +19,7 @@ use super::{text_field, Item};
 
 /// What follows the question in the user turn.
 pub const INSTRUCTION: &str =
-    "Solve the problem step by step. End your answer with \"The answer is N.\", where N is the final number.";
+    "Solve the problem step by step. End your answer with \"The answer is\" followed by the final number.";
 
 /// The phrases after which the answer's number is expected (matched on lower-cased text).
 const CUES: [&str; 3] = ["answer is", "answer:", "answer ="];

@@ -63,6 +63,14 @@ impl TaskKind {
         }
     }
 
+    /// What ends the user turn of round 1: how the answer is asked for.
+    pub fn answer_instruction(self) -> &'static str {
+        match self {
+            Self::Gsm8k => gsm8k::INSTRUCTION,
+            _ => choice::INSTRUCTION,
+        }
+    }
+
     /// Parses a whole data file into items, in file order.
     pub fn load(self, text: &str) -> anyhow::Result<Vec<Item>> {
         let items = match self {
