@@ -271,4 +271,35 @@ mod tests {
         let view = job_view(&job("eval", json!({}), json!({})));
         assert!(required.iter().all(|k| view.get(k).is_some()));
     }
+
+    /// A kind's schema is its parts': the request's and the state's own fields and docs, its
+    /// `object` and `kind` as the kind's one value, a state field replacing a request field.
+    #[test]
+    fn a_job_schema_is_made_of_its_request_and_state() {
+        let RefOr::T(Schema::Object(o)) = DatasetJob::schema() else {
+            panic!("an object schema")
+        };
+        let doc = |name: &str| match &o.properties[name] {
+            RefOr::T(Schema::Object(p)) => p.description.clone(),
+            _ => None,
+        };
+        let json = |name: &str| serde_json::to_value(&o.properties[name]).unwrap();
+        assert_eq!(json("object")["enum"], json!(["ptr.dataset.job"]));
+        assert_eq!(json("kind")["enum"], json!(["dataset"]));
+        assert_eq!(
+            doc("input_file").as_deref(),
+            Some("The file id of the queries.")
+        );
+        assert!(doc("output_file_id").unwrap().contains("accepted records"));
+        assert!(o.required.contains(&"input_file".to_string()));
+        let RefOr::T(Schema::Object(ft)) = FineTuningJob::schema() else {
+            panic!("an object schema")
+        };
+        // The request's `seed` is optional; the view always shows one (42 by default).
+        assert!(ft.required.contains(&"seed".to_string()));
+        assert_eq!(
+            serde_json::to_value(&ft.properties["seed"]).unwrap()["type"],
+            json!("integer")
+        );
+    }
 }
