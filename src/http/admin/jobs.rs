@@ -192,6 +192,17 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     }
 }
 
+/// Queues a checked request as a job of `kind` (the same `key` returns the job it made).
+pub async fn queue(
+    admin: &super::Admin,
+    kind: JobKind,
+    spec: &impl serde::Serialize,
+    key: Option<String>,
+) -> Result<JobRow, ApiError> {
+    let spec = serde_json::to_value(spec).expect("a job request serialises: this is a bug");
+    Ok(admin.jobs.create(kind, spec, key).await?)
+}
+
 /// A kind's `POST` route: the request is checked by `check` (a 400 naming the field), then queued
 /// (the same `Idempotency-Key` returns the job it made) and answered with `view`. The invoking
 /// module imports the names the documentation uses (`BadBody`, `Unauthorized`).
@@ -211,8 +222,8 @@ macro_rules! create_route {
         ) -> Result<axum::Json<serde_json::Value>, $crate::error::ApiError> {
             let key = $crate::http::admin::jobs::idempotency_key(&headers)?;
             $check(&admin, &spec).await?;
-            let spec = serde_json::to_value(&spec).expect("a job request serialises: this is a bug");
-            Ok(axum::Json($view(&admin.jobs.create($kind, spec, key).await?)))
+            let job = $crate::http::admin::jobs::queue(&admin, $kind, &spec, key).await?;
+            Ok(axum::Json($view(&job)))
         }
     };
 }

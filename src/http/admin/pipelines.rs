@@ -25,8 +25,7 @@ pub async fn accept(
     key: Option<String>,
 ) -> Result<crate::store::JobRow, ApiError> {
     check(admin, &spec).await?;
-    let spec = serde_json::to_value(&spec).expect("a pipeline spec serialises: this is a bug");
-    Ok(admin.jobs.create(JobKind::Pipeline, spec, key).await?)
+    super::jobs::queue(admin, JobKind::Pipeline, &spec, key).await
 }
 
 /// Checks `spec` against this server's models and files (a 400 naming the field otherwise).
