@@ -1,7 +1,8 @@
 //! Schemas of the admin objects that have no Rust type of their own: a job as clients see it is
-//! built at run time from its spec and state ([`super::views::job_view`]), so the types here
-//! describe those views (a test checks them against real ones) rather than build them; plus the
-//! multipart upload form and one SSE event of a job's event stream.
+//! built at run time from its spec and state ([`super::views::job_view`]), so each kind's job
+//! schema is merged from the schemas of [`JobObject`], its request type and its state type (a test
+//! checks them against real views); plus the multipart upload form and one SSE event of a job's
+//! event stream.
 
 use serde_json::Value;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
