@@ -10,5 +10,8 @@ mod spec;
 mod state;
 
 pub use runner::EvalRunner;
+pub(crate) use spec::{
+    default_concurrency, default_max_tokens, default_rounds, with_eval_settings,
+};
 pub use spec::{CompareSystem, EvalJobSpec, EvalTask};
 pub use state::EvalState;

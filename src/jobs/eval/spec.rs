@@ -6,41 +6,57 @@ use utoipa::ToSchema;
 use crate::eval::{RoundsMode, TaskKind};
 use crate::jobs::SpecError;
 
-/// `POST /evals/jobs`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EvalJobSpec {
-    /// One data file (a file id, purpose `evals` or `user_data`) per task.
-    pub tasks: Vec<EvalTask>,
-    pub model: String,
-    /// An OpenAI-compatible endpoint (`…/v1` or its base); default: this server.
-    pub endpoint: Option<String>,
-    /// The environment variable holding the endpoint's API key.
-    pub api_key_env: Option<String>,
-    /// A second system on the same items (e.g. the base model vs a PTR-tuned one).
-    pub compare: Option<CompareSystem>,
-    /// Further systems on the same items, after `compare` (e.g. a pipeline's ablations).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub more_systems: Vec<CompareSystem>,
-    #[serde(default = "three")]
-    pub rounds: u32,
-    pub limit: Option<usize>,
-    #[serde(default = "max_tokens")]
-    pub max_tokens: u32,
-    #[serde(default)]
-    pub temperature: f64,
-    pub instruction: Option<String>,
-    /// `client` (rounds laid out by the harness; any server) or `server` (ptr-server rounds).
-    #[serde(default = "server_rounds")]
-    pub rounds_mode: String,
-    /// Items asked at once (greedy answers do not depend on it on a ptr-server).
-    #[serde(default = "one")]
-    pub concurrency: usize,
-    /// Start no new item after this many minutes of a run; the report covers the items done
-    /// (items are asked item-major, so every task and system gets about as many).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time_limit_minutes: Option<f64>,
-    pub metadata: Option<serde_json::Value>,
+/// Declares a request struct that ends with the settings of an evaluation run, written here
+/// once: the eval job's body ([`EvalJobSpec`]) and a pipeline's `eval` stage take them alike.
+macro_rules! with_eval_settings {
+    ($(#[$meta:meta])* pub struct $name:ident { $($own:tt)* }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($own)*
+            /// One data file (a file id, purpose `evals` or `user_data`) per task.
+            pub tasks: Vec<$crate::jobs::eval::EvalTask>,
+            /// Refinement rounds per item.
+            #[serde(default = "crate::jobs::eval::default_rounds")]
+            pub rounds: u32,
+            /// Items per task [default: all].
+            pub limit: Option<usize>,
+            #[serde(default = "crate::jobs::eval::default_max_tokens")]
+            pub max_tokens: u32,
+            #[serde(default)]
+            pub temperature: f64,
+            pub instruction: Option<String>,
+            /// Items asked at once (greedy answers do not depend on it on a ptr-server).
+            #[serde(default = "crate::jobs::eval::default_concurrency")]
+            pub concurrency: usize,
+            /// Start no new item after this many minutes of a run; the report covers the items
+            /// done (items are asked item-major, so every task and system gets about as many).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub time_limit_minutes: Option<f64>,
+        }
+    };
+}
+pub(crate) use with_eval_settings;
+
+with_eval_settings! {
+    /// `POST /evals/jobs`.
+    #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct EvalJobSpec {
+        pub model: String,
+        /// An OpenAI-compatible endpoint (`…/v1` or its base); default: this server.
+        pub endpoint: Option<String>,
+        /// The environment variable holding the endpoint's API key.
+        pub api_key_env: Option<String>,
+        /// A second system on the same items (e.g. the base model vs a PTR-tuned one).
+        pub compare: Option<CompareSystem>,
+        /// Further systems on the same items, after `compare` (e.g. a pipeline's ablations).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub more_systems: Vec<CompareSystem>,
+        /// `client` (rounds laid out by the harness; any server) or `server` (ptr-server rounds).
+        #[serde(default = "server_rounds")]
+        pub rounds_mode: String,
+        pub metadata: Option<serde_json::Value>,
+    }
 }
 
 /// One task of an evaluation job.
@@ -60,13 +76,13 @@ pub struct CompareSystem {
     pub api_key_env: Option<String>,
 }
 
-fn three() -> u32 {
+pub(crate) fn default_rounds() -> u32 {
     3
 }
-fn one() -> usize {
+pub(crate) fn default_concurrency() -> usize {
     1
 }
-fn max_tokens() -> u32 {
+pub(crate) fn default_max_tokens() -> u32 {
     256
 }
 fn server_rounds() -> String {

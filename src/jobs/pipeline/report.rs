@@ -115,11 +115,10 @@ impl Report<'_> {
     fn lineage(&mut self) -> anyhow::Result<()> {
         let md = &mut self.md;
         writeln!(md, "## Lineage\n")?;
-        writeln!(
+        table_head(
             md,
-            "| model | parent | made by | trained on | thought weight |"
+            &["model", "parent", "made by", "trained on", "thought weight"],
         )?;
-        writeln!(md, "|---|---|---|---|---|")?;
         writeln!(md, "| {} | — | models.toml | — | — |", self.spec.model)?;
         for ((model, job), variant) in self.made.tuned.iter().zip(&self.spec.variants) {
             let file = job.spec["training_file"].as_str().unwrap_or("?");
@@ -140,11 +139,16 @@ impl Report<'_> {
     /// Each record stage's counts, and the generated records' similarity histogram.
     fn records(&mut self) -> anyhow::Result<()> {
         writeln!(self.md, "\n## Records\n")?;
-        writeln!(
-            self.md,
-            "| stage job | kind | total | accepted | rejected | acceptance | records/hour |"
-        )?;
-        writeln!(self.md, "|---|---|---|---|---|---|---|")?;
+        let head = [
+            "stage job",
+            "kind",
+            "total",
+            "accepted",
+            "rejected",
+            "acceptance",
+            "records/hour",
+        ];
+        table_head(&mut self.md, &head)?;
         let (mut sims, mut threshold) = (Vec::new(), 0.0);
         for job in &self.made.records {
             let state = DatasetState::of(job);
@@ -190,11 +194,16 @@ impl Report<'_> {
     /// Each variant's training: steps, tokens, first and last loss, adapter hash, loss curve.
     fn training(&mut self) -> anyhow::Result<()> {
         writeln!(self.md, "\n## Training\n")?;
-        writeln!(
-            self.md,
-            "| variant | job | steps | trained tokens | first loss | last loss | adapter sha256 |"
-        )?;
-        writeln!(self.md, "|---|---|---|---|---|---|---|")?;
+        let head = [
+            "variant",
+            "job",
+            "steps",
+            "trained tokens",
+            "first loss",
+            "last loss",
+            "adapter sha256",
+        ];
+        table_head(&mut self.md, &head)?;
         let mut curves = Vec::new();
         for ((_, job), variant) in self.made.tuned.iter().zip(&self.spec.variants) {
             let mut losses = Vec::new();
@@ -253,6 +262,12 @@ impl Report<'_> {
     }
 }
 
+/// A markdown table's header row and the separator under it.
+fn table_head(md: &mut String, columns: &[&str]) -> std::fmt::Result {
+    writeln!(md, "| {} |", columns.join(" | "))?;
+    writeln!(md, "|{}", "---|".repeat(columns.len()))
+}
+
 /// The `train_loss` column of the trainer's metrics CSV.
 fn train_losses(csv: &str) -> Vec<f64> {
     csv.lines()
@@ -268,5 +283,12 @@ mod tests {
         let csv = "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy\n\
                    1,2.5,0.1,,\n2,2.25,0.2,2.4,0.2\n";
         assert_eq!(super::train_losses(csv), [2.5, 2.25]);
+    }
+
+    #[test]
+    fn a_table_head_has_one_separator_cell_per_column() {
+        let mut md = String::new();
+        super::table_head(&mut md, &["model", "round 1"]).unwrap();
+        assert_eq!(md, "| model | round 1 |\n|---|---|\n");
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
 use crate::jobs::dataset::DatasetSpec;
-use crate::jobs::eval::{CompareSystem, EvalJobSpec, EvalTask};
+use crate::jobs::eval::{CompareSystem, EvalJobSpec};
 use crate::jobs::finetune::FineTuneSpec;
 use crate::jobs::SpecError;
 
@@ -52,30 +52,11 @@ pub struct Variant {
     pub answers_only: bool,
 }
 
-/// The evaluation stage: the eval job's settings, for the base model and every variant.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PipelineEval {
-    /// One data file (a file id) per task.
-    pub tasks: Vec<EvalTask>,
-    #[serde(default = "three")]
-    pub rounds: u32,
-    pub limit: Option<usize>,
-    #[serde(default = "max_tokens")]
-    pub max_tokens: u32,
-    #[serde(default)]
-    pub temperature: f64,
-    pub instruction: Option<String>,
-    /// Items asked at once.
-    #[serde(default = "one")]
-    pub concurrency: usize,
-    /// Start no new item after this many minutes; the report covers the items done, the same
-    /// items for every system but the last few.
-    pub time_limit_minutes: Option<f64>,
-}
-
-fn one() -> usize {
-    1
+crate::jobs::eval::with_eval_settings! {
+    /// The evaluation stage: the eval job's settings, for the base model and every variant.
+    #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct PipelineEval {}
 }
 
 fn default_variants() -> Vec<Variant> {
@@ -84,12 +65,6 @@ fn default_variants() -> Vec<Variant> {
         thought_weight: None,
         answers_only: false,
     }]
-}
-fn three() -> u32 {
-    3
-}
-fn max_tokens() -> u32 {
-    256
 }
 
 /// `e` with its field under `prefix`.
