@@ -1,6 +1,7 @@
 //! Query files: JSONL or a JSON array of objects, in one of the shapes PTR's sources come in —
 //! `{question}`, GSM8K `{question, answer}` (gold after `####`), WizardLM `{question, output}`,
-//! the PTR sample `{question, output1, output2}` — detected from the first record or named.
+//! the PTR sample `{question, output1, output2}` — named for the whole file, or (`auto`) detected
+//! record by record, so one file may mix them (WizardLM queries beside GSM8K ones with their gold).
 //! Each query gets a `custom_id` (the record's own, else its index) so a resumed job writes
 //! every record exactly once.
 
@@ -69,6 +70,7 @@ fn detect(first: &Value) -> InputFormat {
 /// A parsed query file.
 #[derive(Debug)]
 pub struct Parsed {
+    /// The format named, or with `auto` the first record's.
     pub format: InputFormat,
     pub queries: Vec<Query>,
     /// Records left out because their question is empty (real files have some).
@@ -82,14 +84,20 @@ pub fn parse(content: &[u8], format: InputFormat) -> Result<Parsed, String> {
     let Some(first) = recs.first() else {
         return Err("the file has no records".into());
     };
-    let format = if format == InputFormat::Auto {
+    let named = format;
+    let format = if named == InputFormat::Auto {
         detect(first)
     } else {
-        format
+        named
     };
     let mut out = Vec::with_capacity(recs.len());
     let mut empty = 0;
     for (index, r) in recs.iter().enumerate() {
+        let format = if named == InputFormat::Auto {
+            detect(r)
+        } else {
+            named
+        };
         let field = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
         let need = |k: &str| {
             field(k).ok_or_else(|| {
@@ -180,6 +188,26 @@ mod tests {
         assert_eq!((f, qs.len() + p.empty), (InputFormat::PtrSample, 8));
         assert!(qs[0].thought.is_some() && qs[0].reference.is_some());
         assert_eq!(qs[5].custom_id, qs[5].index.to_string());
+    }
+
+    #[test]
+    fn auto_reads_each_record_in_its_own_shape() {
+        let mixed = b"{\"question\":\"w\",\"output\":\"ref\"}\n\
+                      {\"question\":\"g\",\"answer\":\"2+2=4\\n#### 4\"}\n\
+                      {\"question\":\"q\"}\n";
+        let qs = parse(mixed, InputFormat::Auto).unwrap().queries;
+        assert_eq!(qs[0].reference.as_deref(), Some("ref"));
+        assert_eq!(
+            (qs[0].gold.as_deref(), qs[1].gold.as_deref()),
+            (None, Some("4"))
+        );
+        assert_eq!(
+            (qs[2].gold.as_deref(), qs[2].reference.as_deref()),
+            (None, None)
+        );
+        // A format named for the file applies to every record.
+        let e = parse(mixed, InputFormat::Wizardlm).unwrap_err();
+        assert!(e.contains("record 2") && e.contains("output"), "{e}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub use crate::jobs::SpecError;
 pub struct DatasetSpec {
     /// The file id of the queries.
     pub input_file: String,
+    /// The records' shape [default: `auto`, detected record by record].
     #[serde(default)]
     pub input_format: InputFormat,
     /// Use at most this many queries (the first ones).
