@@ -60,6 +60,73 @@ impl TunedModels for ManagedModels {
     }
 
     async fn load(&self, id: &str) -> Result<(), String> {
-        self.models.load(id).await.map_err(|e| e.to_string())
+        // A model another load is bringing up (a start-up model, when a job resumes as the
+        // server starts) is waited for, not reported as a failure: the load ends either way.
+        loop {
+            match self.models.load(id).await {
+                Err(ModelError::Loading(_)) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await
+                }
+                done => return done.map_err(|e| e.to_string()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fake::FakeEngine;
+    use crate::models::fake::FakeLoader;
+
+    #[tokio::test]
+    async fn a_job_waits_for_a_model_that_is_still_loading() {
+        let registry = crate::registry::ModelRegistry::parse(
+            "default_model = \"m\"\n[[model]]\nid = \"m\"\npath = \"/nonexistent/m.gguf\"\n",
+        )
+        .unwrap();
+        // A closed gate: a load waits at it until a permit is added.
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let loader = FakeLoader {
+            engines: vec![FakeEngine::new("m", "hi")],
+            gate: gate.clone(),
+        };
+        let manager = Arc::new(
+            ModelManager::new(
+                &registry,
+                crate::models::RuntimeStore::memory(),
+                Arc::new(loader),
+                4,
+            )
+            .unwrap(),
+        );
+        // The server's own load of the model, held at the gate: the model is `loading`.
+        let first = tokio::spawn({
+            let manager = manager.clone();
+            async move { manager.load("m").await }
+        });
+        for _ in 0..200 {
+            if manager.status("m").unwrap().status == crate::models::ModelState::Loading {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(matches!(
+            manager.load("m").await,
+            Err(ModelError::Loading(_))
+        ));
+        let models = ManagedModels {
+            models: manager.clone(),
+            cache: ModelCache::new(std::env::temp_dir(), "python3"),
+        };
+        let job = tokio::spawn(async move { models.load("m").await });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            !job.is_finished(),
+            "the job's load returned while the model was loading"
+        );
+        gate.add_permits(1);
+        first.await.unwrap().unwrap();
+        assert_eq!(job.await.unwrap(), Ok(()));
     }
 }
