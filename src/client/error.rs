@@ -55,6 +55,12 @@ pub fn describe_error_body(body: &str) -> String {
         .unwrap_or_else(|| truncate(body.trim()))
 }
 
+/// The `error.code` of an OpenAI error envelope, if the body is one.
+pub fn error_code(body: &str) -> Option<String> {
+    let json: Value = serde_json::from_str(body).ok()?;
+    Some(json.get("error")?.get("code")?.as_str()?.to_string())
+}
+
 /// `text` cut to [`MAX_ERROR_BODY_CHARS`] characters, for error messages.
 pub fn truncate(text: &str) -> String {
     match text.char_indices().nth(MAX_ERROR_BODY_CHARS) {

@@ -172,6 +172,21 @@ impl Client {
             if !retry {
                 return checked(to, response).await;
             }
+            if status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+                && retry_after(&response).is_none()
+            {
+                // ptr-server marks the 503s worth waiting for (a model loading) with Retry-After;
+                // `model_unavailable` says the model cannot answer (it failed to load, or its
+                // engine stopped), which no wait cures: the caller hears it at once.
+                let body = response.text().await.unwrap_or_default();
+                if error::error_code(&body).as_deref() == Some("model_unavailable") {
+                    return Err(ClientError::Status {
+                        url: to.url.clone(),
+                        status,
+                        message: error::describe_error_body(&body),
+                    });
+                }
+            }
             tracing::debug!(url = %to.url, %status, ?wait, "server busy; retrying");
             tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(BUSY_BACKOFF.1);

@@ -1,5 +1,7 @@
 //! The client against ptr-server's own router on the scripted engine, over a real socket.
 
+use std::sync::Arc;
+
 use super::*;
 use crate::engine::fake::FakeEngine;
 use crate::engine::Role;
@@ -108,4 +110,69 @@ async fn errors_name_the_status_and_the_servers_message() {
         .unwrap_err();
     assert!(err.to_string().starts_with("HTTP 404"), "{err}");
     assert!(client().complete(&keyed, &question(MODEL)).await.is_ok());
+}
+
+#[tokio::test]
+async fn an_unavailable_model_is_not_waited_for_but_a_loading_one_is() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // A server whose model is unavailable (503 model_unavailable, no Retry-After) on the first
+    // path, and loading (503 model_loading, Retry-After: 1) once, then answering, on the second.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let envelope = |code: &str| serde_json::json!({"error": {"message": "m", "type": "server_error", "code": code}});
+    let (gone, loading) = (envelope("model_unavailable"), envelope("model_loading"));
+    let answer =
+        serde_json::json!({"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]});
+    let counted = hits.clone();
+    let app = axum::Router::new()
+        .route(
+            "/gone/v1/chat/completions",
+            axum::routing::post(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let body = gone.clone();
+                async move {
+                    (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        axum::Json(body),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/loading/v1/chat/completions",
+            axum::routing::post({
+                let calls = Arc::new(AtomicUsize::new(0));
+                move || {
+                    let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+                    let (loading, answer) = (loading.clone(), answer.clone());
+                    async move {
+                        use axum::response::IntoResponse;
+                        if first {
+                            let status = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                            (status, [("retry-after", "1")], axum::Json(loading)).into_response()
+                        } else {
+                            axum::Json(answer).into_response()
+                        }
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let waiting = Client::new(ClientOptions {
+        retry_busy: Some(std::time::Duration::from_secs(60)),
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let gone = Endpoint::server(&format!("http://{addr}/gone"), None);
+    let err = waiting.complete(&gone, &question(MODEL)).await.unwrap_err();
+    assert!(err.to_string().starts_with("HTTP 503"), "{err}");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "a model_unavailable 503 was retried"
+    );
+    let loading = Endpoint::server(&format!("http://{addr}/loading"), None);
+    let done = waiting.complete(&loading, &question(MODEL)).await.unwrap();
+    assert_eq!(done.content(), Some("ok"));
 }
