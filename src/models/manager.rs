@@ -282,6 +282,18 @@ impl ModelManager {
         }
     }
 
+    /// Waits while a model is loading (queued, or its load under way) and returns its status
+    /// once that has ended: what a job resumed at start-up does before using a start-up model.
+    pub async fn settled(&self, id: &str) -> Result<ModelStatus, ModelError> {
+        loop {
+            let status = self.status(id)?;
+            if status.status != ModelState::Loading {
+                return Ok(status);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     /// Stops serving a model. Running requests finish on its engine; the default model cannot
     /// be unloaded.
     pub fn unload(&self, id: &str) -> Result<(), ModelError> {

@@ -147,7 +147,8 @@ impl Resolver {
                         break (generator, r.model.clone());
                     }
                     Err(_) if loading && wait => {
-                        tokio::time::sleep(std::time::Duration::from_millis(500)).await
+                        let settled = self.models.settled(&r.model).await;
+                        settled.map_err(|e| err(&format!("{name}.model"), e.to_string()))?;
                     }
                     Err(_) if loading => return Ok(None),
                     Err(e) => return Err(err(&format!("{name}.model"), e.to_string())),

@@ -65,7 +65,7 @@ impl TunedModels for ManagedModels {
         loop {
             match self.models.load(id).await {
                 Err(ModelError::Loading(_)) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await
+                    self.models.settled(id).await.map_err(|e| e.to_string())?;
                 }
                 done => return done.map_err(|e| e.to_string()),
             }
