@@ -45,12 +45,12 @@ pub struct WheelSpec {
 }
 
 /// A model the server knows how to fetch (or find) and load.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
     /// What clients put in `model`: `[A-Za-z0-9._:-]`, no leading dot, no `..`.
     pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// File name of the GGUF weights inside the model cache (wheel sources only).
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -66,15 +66,12 @@ pub struct ModelSpec {
     pub wheels: Vec<WheelSpec>,
     /// A GGUF file on this machine, used in place (instead of `wheel`s). Relative paths in
     /// `models.toml` are relative to that file's folder.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
     /// Generations of this model running at once (more get 429); by default the server's
     /// `--max-concurrent-per-model`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent: Option<usize>,
     /// Serve a copy of the fetched file in which every tensor type candle has no SIMD kernel for
     /// is requantized (wheel sources only); the fetched file is kept beside it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requantize: Option<Requantize>,
 }
 

@@ -14,6 +14,7 @@ use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
 /// `POST /v1/chat/completions` and `POST /v1/refinements` body. Unknown fields are ignored.
+#[serde_with::skip_serializing_none]
 #[derive(Default, Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "model": "smollm2-135m-instruct",
@@ -23,53 +24,42 @@ use utoipa::{PartialSchema, ToSchema};
 }))]
 pub struct ChatCompletionRequest {
     /// Model id from `/v1/models`; the server's default model when left out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     #[schema(min_items = 1)]
     pub messages: Vec<InputMessage>,
     /// 0 (greedy, deterministic) to 2. Default 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 0.0, maximum = 2.0)]
     pub temperature: Option<f64>,
     /// In (0, 1]. Default 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(exclusive_minimum = 0.0, maximum = 1.0)]
     pub top_p: Option<f64>,
     /// Most tokens per round (legacy name).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1)]
     pub max_tokens: Option<i64>,
     /// Most tokens per round; wins over `max_tokens`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1)]
     pub max_completion_tokens: Option<i64>,
     /// Up to 4 stop strings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<StopField>,
     /// Accepted for compatibility. mistral.rs 0.8.1 has no per-request seed: greedy requests
     /// (temperature 0) are deterministic whatever the seed; sampled ones are not reproducible.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
     /// Only 1 is supported.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, maximum = 1)]
     pub n: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
     /// Progressive refinement settings (ptr-server extension).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refinement: Option<RefinementParams>,
 }
 
 /// One input message.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InputMessage {
     /// `system`, `developer`, `user` or `assistant`.
     #[schema(pattern = "^(system|developer|user|assistant)$")]
     pub role: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<InputContent>,
 }
 
@@ -82,11 +72,11 @@ pub enum InputContent {
 }
 
 /// One content part; only `text` parts are supported.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ContentPart {
     #[serde(rename = "type")]
     pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
 }
 
@@ -98,30 +88,27 @@ pub enum StopField {
     Many(Vec<String>),
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StreamOptions {
     /// Send a last chunk with `usage` summed over all rounds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_usage: Option<bool>,
 }
 
 /// The `refinement` extension. Each field defaults to the model's setting in models.toml.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"rounds": 3, "instruction": "Please further think about and give me a more precise and professional answer.", "early_stop": true, "max_total_tokens": 2048}))]
 pub struct RefinementParams {
     /// Rounds to run, 1 (plain completion) up to the server's cap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1)]
     pub rounds: Option<i64>,
     /// The user turn that asks for another round.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_length = 1, max_length = 4000, pattern = "\\S")]
     pub instruction: Option<String>,
     /// Stop when a round repeats the previous one (`converged`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stop: Option<bool>,
     /// Budget of generated tokens over all rounds (`budget`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1)]
     pub max_total_tokens: Option<i64>,
 }
@@ -170,6 +157,7 @@ pub struct Choice {
     pub logprobs: Option<()>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AssistantMessage {
     /// Always `assistant`.
@@ -177,7 +165,6 @@ pub struct AssistantMessage {
     /// The last round's answer.
     pub content: String,
     /// The earlier rounds, each under a `[Round k]` header; absent for one round.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
 }
 
@@ -205,6 +192,7 @@ pub struct RoundReport {
 }
 
 /// A streamed chunk (`chat.completion.chunk`).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1700000000,
     "model": "smollm2-135m-instruct", "system_fingerprint": "ptr-server-0.1.0",
@@ -217,7 +205,6 @@ pub struct ChatCompletionChunk {
     pub model: String,
     pub system_fingerprint: String,
     pub choices: Vec<ChunkChoice>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     /// The round this chunk belongs to (ptr-server extension).
     pub refinement: RoundTag,
@@ -233,15 +220,12 @@ pub struct ChunkChoice {
 }
 
 /// Earlier rounds arrive as `reasoning_content` (and `reasoning`), the final answer as `content`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct ChunkDelta {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,
 }
 

@@ -8,17 +8,23 @@ use serde_json::Value;
 
 use crate::wire::{RefinementReport, RoundTag};
 
-/// A non-streaming chat completion (the server's `ChatCompletion`).
+/// What a chat completion and each of its streamed chunks share: the choices, `usage`, ptr-server's
+/// `refinement` (`R`) and an error some servers send with a 2xx status or inside a stream.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct Completion {
+pub struct Reply<C, R> {
     #[serde(default)]
-    pub choices: Vec<CompletionChoice>,
+    pub choices: Vec<C>,
     pub usage: Option<TokenCounts>,
-    /// Every round of a ptr-server refinement.
-    pub refinement: Option<RefinementReport>,
-    /// An error some servers send with a 2xx status.
+    pub refinement: Option<R>,
     pub error: Option<Value>,
 }
+
+/// A non-streaming chat completion (the server's `ChatCompletion`); `refinement` holds every round.
+pub type Completion = Reply<CompletionChoice, RefinementReport>;
+
+/// A streamed `chat.completion.chunk` (the server's `ChatCompletionChunk`); `refinement` names
+/// the round the chunk belongs to.
+pub type Chunk = Reply<ChunkChoice, RoundTag>;
 
 impl Completion {
     /// `choices[0].message.content`.
@@ -55,18 +61,6 @@ pub struct CompletionMessage {
 pub struct TokenCounts {
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
-}
-
-/// A streamed `chat.completion.chunk` (the server's `ChatCompletionChunk`).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Chunk {
-    #[serde(default)]
-    pub choices: Vec<ChunkChoice>,
-    pub usage: Option<TokenCounts>,
-    /// The round a ptr-server chunk belongs to.
-    pub refinement: Option<RoundTag>,
-    /// An error event inside the stream.
-    pub error: Option<Value>,
 }
 
 impl Chunk {

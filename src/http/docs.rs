@@ -54,11 +54,19 @@ named per-round events. Errors always use the OpenAI envelope."
         wire::ChatStreamEvent, wire::RefinementStreamEvent, ErrorEnvelope, ErrorBody,
     )),
     modifiers(&BearerAuth),
+    // Every tag of the document, the admin API's (nested above) too.
     tags(
         (name = "chat", description = "OpenAI chat completions with refinement"),
         (name = "refinement", description = "Native per-round refinement stream"),
         (name = "models", description = "Loaded models"),
         (name = "operations", description = "Health, readiness, metrics"),
+        (name = "admin: files", description = "OpenAI's Files API: training, query and evaluation data, and what jobs write"),
+        (name = "admin: models", description = "Every model with its state; load, unload, delete at run time"),
+        (name = "admin: jobs", description = "Every job of every kind: index, retrieve, cancel, events"),
+        (name = "admin: fine-tuning", description = "OpenAI's fine-tuning jobs, running PTR's thought-mask trainer"),
+        (name = "admin: evaluations", description = "Multi-round evaluations as jobs"),
+        (name = "admin: datasets", description = "PTR thought-data construction (weak/strong collaboration, consistency filter) as jobs"),
+        (name = "admin: pipelines", description = "A PTR model in one job: records, fine-tuning (with ablations), evaluation against the base model, report"),
     )
 )]
 pub struct ApiDoc;

@@ -30,6 +30,12 @@ pub struct JobContext {
 }
 
 impl JobContext {
+    /// The job's request body, as its kind's typed spec (checked when the job was created).
+    pub fn spec<T: serde::de::DeserializeOwned>(&self) -> Result<T, super::JobFailure> {
+        serde_json::from_value(self.job.spec.clone())
+            .map_err(|e| super::Failure::InvalidSpec.with(e.to_string()))
+    }
+
     /// Appends an event and wakes its followers.
     pub async fn event(&self, event: NewEvent) -> StoreResult<()> {
         let id = self.job.id.clone();

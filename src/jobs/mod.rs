@@ -109,8 +109,10 @@ impl From<crate::store::StoreError> for JobFailure {
 #[async_trait::async_trait]
 pub trait JobRunner: Send + Sync {
     /// Whether a job interrupted by a restart can run again and continue (else it is failed
-    /// with `server_restarted`).
-    fn resumable(&self) -> bool;
+    /// with `server_restarted`). Every runner of today's kinds resumes.
+    fn resumable(&self) -> bool {
+        true
+    }
 
     /// Whether the job only waits on jobs it creates (a pipeline). Such a job takes no run slot:
     /// holding one while its stage waits for a slot would never end.

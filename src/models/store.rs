@@ -14,15 +14,14 @@ use crate::registry::ModelSpec;
 const FILE: &str = "models.json";
 
 /// A model added at run time, with where it came from.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RegisteredModel {
     #[serde(flatten)]
     pub spec: ModelSpec,
     /// The model it was derived from (a fine-tune's base), if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
     /// The job that produced it, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by_job: Option<String>,
     /// Unix seconds when it was registered.
     #[serde(default)]

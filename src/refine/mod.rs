@@ -27,7 +27,7 @@ pub const DEFAULT_INSTRUCTION: &str =
     "Please further think about and give me a more precise and professional answer.";
 
 /// Refinement settings a request inherits when its `refinement` object leaves them out.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RefinementDefaults {
     /// Rounds per request; 1 is a plain completion.
@@ -54,14 +54,8 @@ impl Default for RefinementDefaults {
 /// How a request is refined, after defaults and validation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefinePlan {
-    /// Most rounds to run (1 = a plain completion).
-    pub rounds: u32,
-    /// The user turn asking for another round.
-    pub instruction: String,
-    /// Stop once a round repeats the previous one.
-    pub early_stop: bool,
-    /// Generated-token budget across rounds.
-    pub max_total_tokens: Option<u32>,
+    /// The settings in force: what the request set, else the model's defaults.
+    pub settings: RefinementDefaults,
     /// Round 1's prompt tokens, as counted by the validation step.
     pub first_prompt_tokens: u32,
 }
@@ -84,11 +78,14 @@ impl RefinePlan {
         cap: u32,
         first_prompt_tokens: u32,
     ) -> Self {
-        Self {
+        let settings = RefinementDefaults {
             rounds: asked.rounds.unwrap_or(defaults.rounds.min(cap)),
             instruction: asked.instruction.unwrap_or(defaults.instruction),
             early_stop: asked.early_stop.unwrap_or(defaults.early_stop),
             max_total_tokens: asked.max_total_tokens.or(defaults.max_total_tokens),
+        };
+        Self {
+            settings,
             first_prompt_tokens,
         }
     }

@@ -22,7 +22,7 @@ impl Refiner {
         Self { engine, observer }
     }
 
-    /// Runs up to `plan.rounds` rounds of `request`. The stream ends after `Completed` or
+    /// Runs up to `plan.settings.rounds` rounds of `request`. The stream ends after `Completed` or
     /// `Failed`; dropping it early cancels the current round and skips the rest.
     pub fn run(
         self,
@@ -38,20 +38,20 @@ impl Refiner {
             let mut stop = StopReason::RoundsDone;
             // What the previous round's generation handed back for this round to continue.
             let mut carried = None;
-            for round in 1..=plan.rounds {
+            for round in 1..=plan.settings.rounds {
                 let (prompt_tokens, sampling) =
                     match self.next_round(&request.sampling, &plan, &mut messages, rounds.last(), used).await {
                         Ok(Ok(next)) => next,
                         Ok(Err(reason)) => { stop = reason; break; }
                         Err(e) => { seen.failed(); yield RefineEvent::Failed(e); return; }
                     };
-                yield RefineEvent::RoundStarted { round, last: round == plan.rounds };
+                yield RefineEvent::RoundStarted { round, last: round == plan.settings.rounds };
                 seen.round_started(round);
                 let round_start = Instant::now();
                 let gen = GenerationRequest {
                     messages: messages.clone(),
                     sampling,
-                    will_continue: round < plan.rounds,
+                    will_continue: round < plan.settings.rounds,
                     continues: carried.take(),
                 };
                 let mut events = match self.engine.generate(gen).await {
@@ -101,17 +101,17 @@ impl Refiner {
                 carried = finish.continuation;
                 seen.round_completed(&record, round_start.elapsed());
                 used += record.completion_tokens;
-                let converged = plan.early_stop && !record.changed;
+                let converged = plan.settings.early_stop && !record.changed;
                 rounds.push(record.clone());
                 yield RefineEvent::RoundCompleted(record);
-                if round == plan.rounds {
+                if round == plan.settings.rounds {
                     break;
                 }
                 if converged {
                     stop = StopReason::Converged;
                     break;
                 }
-                if plan.max_total_tokens.is_some_and(|b| used >= b) {
+                if plan.settings.max_total_tokens.is_some_and(|b| used >= b) {
                     stop = StopReason::Budget;
                     break;
                 }
@@ -135,13 +135,13 @@ impl Refiner {
         let mut sampling = sampling.clone();
         let mut prompt_tokens = plan.first_prompt_tokens;
         if let Some(prev) = prev {
-            if let Some(budget) = plan.max_total_tokens {
+            if let Some(budget) = plan.settings.max_total_tokens {
                 let remaining = budget.saturating_sub(used);
                 if remaining == 0 || remaining < prev.completion_tokens {
                     return Ok(Err(StopReason::Budget));
                 }
             }
-            super::layout::push_round(messages, &prev.content, &plan.instruction);
+            super::layout::push_round(messages, &prev.content, &plan.settings.instruction);
             prompt_tokens = self.engine.count_prompt_tokens(messages).await?;
             let context = self.engine.context_length();
             if prompt_tokens >= context {
@@ -149,7 +149,7 @@ impl Refiner {
             }
             sampling.max_tokens = sampling.max_tokens.min(context - prompt_tokens);
         }
-        if let Some(budget) = plan.max_total_tokens {
+        if let Some(budget) = plan.settings.max_total_tokens {
             sampling.max_tokens = sampling.max_tokens.min(budget.saturating_sub(used)).max(1);
         }
         Ok(Ok((prompt_tokens, sampling)))

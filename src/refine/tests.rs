@@ -11,10 +11,12 @@ use crate::metrics::Metrics;
 
 fn plan(rounds: u32, early_stop: bool, budget: Option<u32>) -> RefinePlan {
     RefinePlan {
-        rounds,
-        instruction: DEFAULT_INSTRUCTION.into(),
-        early_stop,
-        max_total_tokens: budget,
+        settings: RefinementDefaults {
+            rounds,
+            instruction: DEFAULT_INSTRUCTION.into(),
+            early_stop,
+            max_total_tokens: budget,
+        },
         first_prompt_tokens: 5,
     }
 }
@@ -177,10 +179,10 @@ fn a_plan_takes_what_the_request_sets_else_the_models_capped_defaults() {
     let plan = RefinePlan::resolve(PlanAsk::default(), defaults.clone(), 8, 5);
     assert_eq!(
         (
-            plan.rounds,
-            plan.instruction.as_str(),
-            plan.early_stop,
-            plan.max_total_tokens
+            plan.settings.rounds,
+            plan.settings.instruction.as_str(),
+            plan.settings.early_stop,
+            plan.settings.max_total_tokens
         ),
         (8, "again", true, Some(99)),
         "the model's defaults, its rounds capped by the server"
@@ -195,10 +197,10 @@ fn a_plan_takes_what_the_request_sets_else_the_models_capped_defaults() {
     let plan = RefinePlan::resolve(asked, defaults, 8, 5);
     assert_eq!(
         (
-            plan.rounds,
-            plan.instruction.as_str(),
-            plan.early_stop,
-            plan.max_total_tokens
+            plan.settings.rounds,
+            plan.settings.instruction.as_str(),
+            plan.settings.early_stop,
+            plan.settings.max_total_tokens
         ),
         (2, "more", false, Some(7))
     );

@@ -141,6 +141,7 @@ impl Reporter {
 
 /// A checkpoint's metrics in OpenAI's shape (`fine_tuning.job.checkpoint.metrics`): the step's
 /// training loss and token accuracy, and the validation ones when the run has a validation set.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CheckpointMetrics {
     pub step: usize,
@@ -148,9 +149,7 @@ pub struct CheckpointMetrics {
     pub train_loss: f64,
     #[serde(deserialize_with = "float")]
     pub train_mean_token_accuracy: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_loss: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_mean_token_accuracy: Option<f64>,
 }
 

@@ -31,10 +31,23 @@ use crate::http::auth::ApiKeys;
 /// The admin routes' state: the back office.
 type Shared = Arc<Admin>;
 
+/// The routes every job kind has: create and list, retrieve, cancel, and the events stream, from
+/// a handlers module with `create`, `list`, `retrieve` and `cancel`.
+macro_rules! job_routes {
+    ($base:literal, $handlers:ident, $events:path) => {
+        [
+            ($base, post($handlers::create).get($handlers::list)),
+            (concat!($base, "/{id}"), get($handlers::retrieve)),
+            (concat!($base, "/{id}/cancel"), post($handlers::cancel)),
+            (concat!($base, "/{id}/events"), get($events)),
+        ]
+    };
+}
+
 /// Every admin route, relative to `/admin/v1`, with its handlers. The router is built from this
 /// table alone, so that a test can hold each route against the OpenAPI document.
 fn routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
-    vec![
+    let mut routes = vec![
         ("/files", post(files::upload).get(files::list)),
         ("/files/{id}", get(files::retrieve).delete(files::delete)),
         ("/files/{id}/content", get(files::content)),
@@ -46,32 +59,24 @@ fn routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
         ("/jobs/{id}", get(jobs::retrieve)),
         ("/jobs/{id}/cancel", post(jobs::cancel)),
         ("/jobs/{id}/events", get(events::any)),
-        (
-            "/fine_tuning/jobs",
-            post(fine_tuning::create).get(fine_tuning::list),
-        ),
-        ("/fine_tuning/jobs/{id}", get(fine_tuning::retrieve)),
-        ("/fine_tuning/jobs/{id}/cancel", post(fine_tuning::cancel)),
+    ];
+    routes.extend(job_routes!(
+        "/fine_tuning/jobs",
+        fine_tuning,
+        events::fine_tuning
+    ));
+    routes.extend([
         ("/fine_tuning/jobs/{id}/pause", post(fine_tuning::pause)),
         ("/fine_tuning/jobs/{id}/resume", post(fine_tuning::resume)),
-        ("/fine_tuning/jobs/{id}/events", get(events::fine_tuning)),
         (
             "/fine_tuning/jobs/{id}/checkpoints",
             get(fine_tuning::checkpoints),
         ),
-        ("/evals/jobs", post(evals::create).get(evals::list)),
-        ("/evals/jobs/{id}", get(evals::retrieve)),
-        ("/evals/jobs/{id}/cancel", post(evals::cancel)),
-        ("/evals/jobs/{id}/events", get(events::evals)),
-        ("/datasets/jobs", post(datasets::create).get(datasets::list)),
-        ("/datasets/jobs/{id}", get(datasets::retrieve)),
-        ("/datasets/jobs/{id}/cancel", post(datasets::cancel)),
-        ("/datasets/jobs/{id}/events", get(events::datasets)),
-        ("/pipelines", post(pipelines::create).get(pipelines::list)),
-        ("/pipelines/{id}", get(pipelines::retrieve)),
-        ("/pipelines/{id}/cancel", post(pipelines::cancel)),
-        ("/pipelines/{id}/events", get(events::pipelines)),
-    ]
+    ]);
+    routes.extend(job_routes!("/evals/jobs", evals, events::evals));
+    routes.extend(job_routes!("/datasets/jobs", datasets, events::datasets));
+    routes.extend(job_routes!("/pipelines", pipelines, events::pipelines));
+    routes
 }
 
 /// The admin routes' paths, relative to `/admin/v1`.

@@ -31,15 +31,6 @@ use super::{datasets, evals, events, files, fine_tuning, jobs, models, pipelines
         crate::jobs::eval::EvalJobSpec, crate::jobs::pipeline::PipelineSpec,
     )),
     modifiers(&AdminToken),
-    tags(
-        (name = "admin: files", description = "OpenAI's Files API: training, query and evaluation data, and what jobs write"),
-        (name = "admin: models", description = "Every model with its state; load, unload, delete at run time"),
-        (name = "admin: jobs", description = "Every job of every kind: index, retrieve, cancel, events"),
-        (name = "admin: fine-tuning", description = "OpenAI's fine-tuning jobs, running PTR's thought-mask trainer"),
-        (name = "admin: evaluations", description = "Multi-round evaluations as jobs"),
-        (name = "admin: datasets", description = "PTR thought-data construction (weak/strong collaboration, consistency filter) as jobs"),
-        (name = "admin: pipelines", description = "A PTR model in one job: records, fine-tuning (with ablations), evaluation against the base model, report"),
-    )
 )]
 pub struct AdminDoc;
 

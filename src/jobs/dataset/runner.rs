@@ -87,14 +87,9 @@ impl Counts {
 
 #[async_trait::async_trait]
 impl JobRunner for DatasetRunner {
-    fn resumable(&self) -> bool {
-        true
-    }
-
     async fn run(&self, ctx: JobContext) -> Result<(), JobFailure> {
         let started = Instant::now();
-        let spec: DatasetSpec = serde_json::from_value(ctx.job.spec.clone())
-            .map_err(|e| Failure::InvalidSpec.with(e.to_string()))?;
+        let spec: DatasetSpec = ctx.spec()?;
         // Waits for local models still loading (a job resumed at start-up), unless stopped.
         let resolved = tokio::select! {
             r = self.resolver.resolve(&spec, &ctx.store, true) => r,

@@ -8,21 +8,17 @@ use super::summary::Summary;
 use crate::jobs::JobState;
 
 /// A dataset job's state (its fields are the job view's last ones).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct DatasetState {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_counts: Option<RequestCounts>,
     /// The accepted records, a `fine-tune` file in chat format.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_file_id: Option<String>,
     /// The rejected records, each with its reason.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_file_id: Option<String>,
     /// Every record's provenance (models, samples, scores, timings).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance_file_id: Option<String>,
     /// Acceptance, scores and token counts, once the job succeeded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub summary: Option<Summary>,
 }

@@ -151,13 +151,8 @@ impl EvalRunner {
 
 #[async_trait::async_trait]
 impl JobRunner for EvalRunner {
-    fn resumable(&self) -> bool {
-        true
-    }
-
     async fn run(&self, ctx: JobContext) -> Result<(), JobFailure> {
-        let spec: EvalJobSpec = serde_json::from_value(ctx.job.spec.clone())
-            .map_err(|e| Failure::InvalidSpec.with(e.to_string()))?;
+        let spec: EvalJobSpec = ctx.spec()?;
         let eval = self.eval_spec(&spec, &ctx)?;
         let out = eval.out.clone();
         let cancel = Arc::new(AtomicBool::new(false));

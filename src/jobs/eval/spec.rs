@@ -6,11 +6,14 @@ use utoipa::ToSchema;
 use crate::eval::{RoundsMode, TaskKind};
 use crate::jobs::SpecError;
 
-/// Declares a request struct that ends with the settings of an evaluation run, written here
-/// once: the eval job's body ([`EvalJobSpec`]) and a pipeline's `eval` stage take them alike.
+/// Declares a request body (strict: an unknown field is a 400) that ends with the settings of an
+/// evaluation run, written here once: the eval job's body ([`EvalJobSpec`]) and a pipeline's
+/// `eval` stage take them alike.
 macro_rules! with_eval_settings {
     ($(#[$meta:meta])* pub struct $name:ident { $($own:tt)* }) => {
         $(#[$meta])*
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(deny_unknown_fields)]
         pub struct $name {
             $($own)*
             /// One data file (a file id, purpose `evals` or `user_data`) per task.
@@ -39,8 +42,6 @@ pub(crate) use with_eval_settings;
 
 with_eval_settings! {
     /// `POST /evals/jobs`.
-    #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
     pub struct EvalJobSpec {
         pub model: String,
         /// An OpenAI-compatible endpoint (`…/v1` or its base); default: this server.

@@ -31,13 +31,8 @@ const PAUSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 #[async_trait::async_trait]
 impl JobRunner for FineTuneRunner {
-    fn resumable(&self) -> bool {
-        true
-    }
-
     async fn run(&self, ctx: JobContext) -> Result<(), JobFailure> {
-        let spec: FineTuneSpec = serde_json::from_value(ctx.job.spec.clone())
-            .map_err(|e| Failure::InvalidSpec.with(e.to_string()))?;
+        let spec: FineTuneSpec = ctx.spec()?;
         let dir = self.jobs_dir.join(&ctx.job.id);
         std::fs::create_dir_all(&dir)
             .map_err(|e| Failure::Io.with(format!("cannot create {}: {e}", dir.display())))?;

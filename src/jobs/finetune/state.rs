@@ -10,24 +10,19 @@ use super::spec::Hyperparameters;
 use crate::jobs::JobState;
 
 /// A fine-tuning job's state.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FineTuneState {
     /// The hyperparameters the trainer runs with (`auto` resolved), set when it starts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hyperparameters: Option<Hyperparameters>,
     /// Every checkpoint, oldest first (those of earlier runs of a resumed job included).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoints: Option<Vec<Checkpoint>>,
     /// The tuned model's id, once registered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fine_tuned_model: Option<String>,
     /// The metrics CSV and the loss curve, as file ids.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_files: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trained_tokens: Option<u64>,
     /// The adapter in PEFT's format (a folder on the server).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapter_dir: Option<PathBuf>,
 }
 

@@ -78,7 +78,7 @@ fn assemble(
     writeln!(
         r.md,
         "Made by pipeline `{job_id}`. Every stage is a job of its own; its id is given with \
-         its figures.\n"
+         its figures."
     )?;
     r.lineage()?;
     r.records()?;
@@ -114,10 +114,10 @@ impl Report<'_> {
     /// Each model, its parent, the job that made it and what it was trained on.
     fn lineage(&mut self) -> anyhow::Result<()> {
         let md = &mut self.md;
-        writeln!(md, "## Lineage\n")?;
-        table_head(
+        section(
             md,
-            &["model", "parent", "made by", "trained on", "thought weight"],
+            "Lineage",
+            "model | parent | made by | trained on | thought weight",
         )?;
         writeln!(md, "| {} | — | models.toml | — | — |", self.spec.model)?;
         for ((model, job), variant) in self.made.tuned.iter().zip(&self.spec.variants) {
@@ -138,17 +138,11 @@ impl Report<'_> {
 
     /// Each record stage's counts, and the generated records' similarity histogram.
     fn records(&mut self) -> anyhow::Result<()> {
-        writeln!(self.md, "\n## Records\n")?;
-        let head = [
-            "stage job",
-            "kind",
-            "total",
-            "accepted",
-            "rejected",
-            "acceptance",
-            "records/hour",
-        ];
-        table_head(&mut self.md, &head)?;
+        section(
+            &mut self.md,
+            "Records",
+            "stage job | kind | total | accepted | rejected | acceptance | records/hour",
+        )?;
         let (mut sims, mut threshold) = (Vec::new(), 0.0);
         for job in &self.made.records {
             let state = DatasetState::of(job);
@@ -193,17 +187,11 @@ impl Report<'_> {
 
     /// Each variant's training: steps, tokens, first and last loss, adapter hash, loss curve.
     fn training(&mut self) -> anyhow::Result<()> {
-        writeln!(self.md, "\n## Training\n")?;
-        let head = [
-            "variant",
-            "job",
-            "steps",
-            "trained tokens",
-            "first loss",
-            "last loss",
-            "adapter sha256",
-        ];
-        table_head(&mut self.md, &head)?;
+        section(
+            &mut self.md,
+            "Training",
+            "variant | job | steps | trained tokens | first loss | last loss | adapter sha256",
+        )?;
         let mut curves = Vec::new();
         for ((_, job), variant) in self.made.tuned.iter().zip(&self.spec.variants) {
             let mut losses = Vec::new();
@@ -262,10 +250,12 @@ impl Report<'_> {
     }
 }
 
-/// A markdown table's header row and the separator under it.
-fn table_head(md: &mut String, columns: &[&str]) -> std::fmt::Result {
-    writeln!(md, "| {} |", columns.join(" | "))?;
-    writeln!(md, "|{}", "---|".repeat(columns.len()))
+/// A section of the report that opens with a table: its heading, the table's header row
+/// (`columns`: the cells, separated by ` | `) and the separator under it.
+fn section(md: &mut String, title: &str, columns: &str) -> std::fmt::Result {
+    writeln!(md, "\n## {title}\n")?;
+    writeln!(md, "| {columns} |")?;
+    writeln!(md, "|{}", "---|".repeat(columns.split(" | ").count()))
 }
 
 /// The `train_loss` column of the trainer's metrics CSV.
@@ -286,9 +276,9 @@ mod tests {
     }
 
     #[test]
-    fn a_table_head_has_one_separator_cell_per_column() {
+    fn a_section_opens_with_its_heading_and_a_table_head() {
         let mut md = String::new();
-        super::table_head(&mut md, &["model", "round 1"]).unwrap();
-        assert_eq!(md, "| model | round 1 |\n|---|---|\n");
+        super::section(&mut md, "Evaluation", "model | round 1").unwrap();
+        assert_eq!(md, "\n## Evaluation\n\n| model | round 1 |\n|---|---|\n");
     }
 }

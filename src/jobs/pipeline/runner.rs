@@ -29,17 +29,12 @@ pub struct PipelineRunner {
 
 #[async_trait::async_trait]
 impl JobRunner for PipelineRunner {
-    fn resumable(&self) -> bool {
-        true
-    }
-
     fn supervises(&self) -> bool {
         true
     }
 
     async fn run(&self, ctx: JobContext) -> Result<(), JobFailure> {
-        let spec: PipelineSpec = serde_json::from_value(ctx.job.spec.clone())
-            .map_err(|e| Failure::InvalidSpec.with(e.to_string()))?;
+        let spec: PipelineSpec = ctx.spec()?;
         let mut records = Vec::new();
         for (i, file) in spec.import_files.iter().enumerate() {
             let body = json!({"input_file": file, "input_format": "ptr_sample", "import": true});

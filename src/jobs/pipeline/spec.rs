@@ -54,8 +54,6 @@ pub struct Variant {
 
 crate::jobs::eval::with_eval_settings! {
     /// The evaluation stage: the eval job's settings, for the base model and every variant.
-    #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
     pub struct PipelineEval {}
 }
 

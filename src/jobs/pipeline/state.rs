@@ -10,23 +10,19 @@ use utoipa::ToSchema;
 use crate::jobs::JobState;
 
 /// A pipeline job's state (its fields are the job view's last ones).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct PipelineState {
     /// The stage running now (`import-1`, `dataset`, `fine_tune-ptr`, `eval`, `report`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage: Option<String>,
     /// Every stage so far by name, with its job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stages: Option<BTreeMap<String, StageJob>>,
     /// The training files it made, by kind (`all`, `answers_only`): a resumed pipeline trains on
     /// the same files.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training_files: Option<BTreeMap<String, String>>,
     /// The report's files by name (`report.md`, the charts, `settings.json`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_files: Option<BTreeMap<String, String>>,
     /// The report folder on the server.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub report_dir: Option<PathBuf>,
 }
