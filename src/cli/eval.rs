@@ -14,7 +14,7 @@ use super::source::ModelSourceArgs;
 use crate::client::LocalApi;
 use crate::engine::DeviceSpec;
 use crate::eval::{
-    self, EvalSpec, Progress, ProgressSink, RoundsMode, SystemSpec, TaskInput, TaskKind,
+    self, Decoding, EvalSpec, Progress, ProgressSink, RoundsMode, SystemSpec, TaskInput, TaskKind,
 };
 use crate::refine::DEFAULT_INSTRUCTION;
 
@@ -179,11 +179,13 @@ impl EvalArgs {
                 })
                 .collect(),
             systems,
-            rounds: self.rounds,
+            decoding: Decoding {
+                rounds: self.rounds,
+                max_tokens: self.max_tokens,
+                temperature: self.temperature,
+                instruction: self.instruction.clone(),
+            },
             limit: self.limit,
-            max_tokens: self.max_tokens,
-            temperature: self.temperature,
-            instruction: self.instruction.clone(),
             concurrency: self.concurrency,
             time_limit: self
                 .time_limit
@@ -322,10 +324,14 @@ mod tests {
         let spec = a.spec(None).unwrap();
         assert_eq!(spec.systems[0].rounds_mode, RoundsMode::Client);
         assert_eq!(
-            (spec.rounds, spec.max_tokens, spec.temperature),
+            (
+                spec.decoding.rounds,
+                spec.decoding.max_tokens,
+                spec.decoding.temperature
+            ),
             (3, 256, 0.0)
         );
-        assert_eq!(spec.instruction, DEFAULT_INSTRUCTION);
+        assert_eq!(spec.decoding.instruction, DEFAULT_INSTRUCTION);
 
         let a = args(&["--compare-model", "m"]);
         assert_eq!(a.local_models(), ["m", "m"]);

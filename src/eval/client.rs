@@ -34,11 +34,15 @@ pub struct RoundAnswer {
 }
 
 /// The decoding settings shared by every round.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Decoding {
+    /// Refinement rounds per item (1 = plain answers).
     pub rounds: u32,
+    /// `max_tokens` of each round.
     pub max_tokens: u32,
+    /// 0 = greedy.
     pub temperature: f64,
+    /// The user turn that asks for another round.
     pub instruction: String,
 }
 

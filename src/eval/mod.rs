@@ -29,6 +29,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use client::Decoding;
 pub use report::{EvalReport, RoundRow, TaskTable, VsBaseline};
 pub use run::run;
 pub use tasks::TaskKind;
@@ -89,16 +90,11 @@ pub struct EvalSpec {
     pub tasks: Vec<TaskInput>,
     /// One system, or several compared on the same items (the first is the baseline).
     pub systems: Vec<SystemSpec>,
-    /// Refinement rounds per item (1 = plain answers).
-    pub rounds: u32,
+    /// Rounds, `max_tokens`, temperature and instruction: the same for every item and system.
+    #[serde(flatten)]
+    pub decoding: Decoding,
     /// Only the first K items of each file.
     pub limit: Option<usize>,
-    /// `max_tokens` of each round.
-    pub max_tokens: u32,
-    /// 0 = greedy.
-    pub temperature: f64,
-    /// The user turn that asks for another round.
-    pub instruction: String,
     /// Items in flight at once (1 keeps greedy answers independent of batching).
     pub concurrency: usize,
     /// Start no new item after this long; the report covers the items done.

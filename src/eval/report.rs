@@ -257,11 +257,11 @@ impl EvalReport {
         md.push_str(&format!(
             "{} rounds per item, `max_tokens` {} per round, temperature {}{}, instruction between rounds: \
              \"{}\".\n\n",
-            spec.rounds,
-            spec.max_tokens,
-            spec.temperature,
-            if spec.temperature == 0.0 { " (greedy)" } else { "" },
-            spec.instruction
+            spec.decoding.rounds,
+            spec.decoding.max_tokens,
+            spec.decoding.temperature,
+            if spec.decoding.temperature == 0.0 { " (greedy)" } else { "" },
+            spec.decoding.instruction
         ));
         for s in &spec.systems {
             let mode = match s.rounds_mode {

@@ -9,7 +9,7 @@ use futures::{future, StreamExt};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::client::{question, wire_messages, Client, Decoding, RoundAnswer};
+use super::client::{question, wire_messages, Client, RoundAnswer};
 use super::report::{self, EvalReport, ItemOutcome};
 use super::store::{self, Appender, ItemKey, ItemRound, Records};
 use super::tasks::Item;
@@ -55,12 +55,7 @@ pub async fn run(
     sink.progress(Progress { done, total });
 
     let client = Client::new()?;
-    let decoding = Decoding {
-        rounds: spec.rounds,
-        max_tokens: spec.max_tokens,
-        temperature: spec.temperature,
-        instruction: spec.instruction.clone(),
-    };
+    let decoding = &spec.decoding;
     let mut appender = Appender::open(&jsonl)?;
     let mut failed = 0;
     let started = Instant::now();
@@ -147,7 +142,7 @@ fn pending<'a>(
                         task: task.input.kind,
                         item: item.id.clone(),
                     };
-                    if records.complete(&key, spec.rounds).is_some() {
+                    if records.complete(&key, spec.decoding.rounds).is_some() {
                         done += 1;
                     } else {
                         todo.push((system, task, item));
@@ -179,10 +174,10 @@ fn validate(spec: &EvalSpec) -> anyhow::Result<()> {
             );
         }
     }
-    if spec.rounds == 0 || spec.max_tokens == 0 || spec.concurrency == 0 {
+    if spec.decoding.rounds == 0 || spec.decoding.max_tokens == 0 || spec.concurrency == 0 {
         bail!("--rounds, --max-tokens and --concurrency must be at least 1");
     }
-    if spec.temperature.is_nan() || spec.temperature < 0.0 {
+    if spec.decoding.temperature.is_nan() || spec.decoding.temperature < 0.0 {
         bail!("--temperature must be at least 0");
     }
     Ok(())
@@ -227,7 +222,7 @@ fn settings(spec: &EvalSpec, tasks: &[LoadedTask<'_>]) -> Value {
         .map(|t| (t.input.kind.to_string(), json!({"data_sha256": t.sha256})))
         .collect();
     json!({
-        "decoding": {"max_tokens": spec.max_tokens, "temperature": spec.temperature, "instruction": spec.instruction},
+        "decoding": {"max_tokens": spec.decoding.max_tokens, "temperature": spec.decoding.temperature, "instruction": spec.decoding.instruction},
         "systems": systems,
         "tasks": tasks,
     })
@@ -283,7 +278,7 @@ fn build_report(
                             task: task.input.kind,
                             item: item.id.clone(),
                         };
-                        let rounds = records.complete(&key, spec.rounds)?;
+                        let rounds = records.complete(&key, spec.decoding.rounds)?;
                         Some(ItemOutcome {
                             item: item.id.clone(),
                             correct: rounds.iter().map(|r| r.correct).collect(),
@@ -306,7 +301,7 @@ fn build_report(
         }
     }
     EvalReport {
-        rounds: spec.rounds,
+        rounds: spec.decoding.rounds,
         systems: spec.systems.iter().map(|s| s.label.clone()).collect(),
         tables,
         failed_items: failed,

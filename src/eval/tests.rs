@@ -49,11 +49,13 @@ fn spec(endpoint: &str, mode: RoundsMode, out: &std::path::Path) -> EvalSpec {
             rounds_mode: mode,
             local: None,
         }],
-        rounds: 2,
+        decoding: Decoding {
+            rounds: 2,
+            max_tokens: 32,
+            temperature: 0.0,
+            instruction: DEFAULT_INSTRUCTION.into(),
+        },
         limit: Some(5),
-        max_tokens: 32,
-        temperature: 0.0,
-        instruction: DEFAULT_INSTRUCTION.into(),
         concurrency: 2,
         time_limit: None,
         out: out.to_path_buf(),
@@ -156,7 +158,7 @@ async fn scores_rounds_writes_outputs_and_resumes_without_requests() {
 
     // Other decoding settings in the same folder are refused.
     let mut other = spec(&url, RoundsMode::Client, dir.path());
-    other.max_tokens = 64;
+    other.decoding.max_tokens = 64;
     let err = run(&other, &Log::default(), &AtomicBool::new(false))
         .await
         .unwrap_err();

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use ptr_server::eval::{
-    run, EvalReport, EvalSpec, Progress, ProgressSink, RoundsMode, SystemSpec, TaskInput, TaskKind,
+    run, Decoding, EvalReport, EvalSpec, Progress, ProgressSink, RoundsMode, SystemSpec, TaskInput,
+    TaskKind,
 };
 use ptr_server::refine::DEFAULT_INSTRUCTION;
 use serde_json::Value;
@@ -39,11 +40,13 @@ fn spec(endpoint: &str, mode: RoundsMode, out: &Path) -> EvalSpec {
             rounds_mode: mode,
             local: None,
         }],
-        rounds: 2,
+        decoding: Decoding {
+            rounds: 2,
+            max_tokens: 48,
+            temperature: 0.0,
+            instruction: DEFAULT_INSTRUCTION.into(),
+        },
         limit: Some(5),
-        max_tokens: 48,
-        temperature: 0.0,
-        instruction: DEFAULT_INSTRUCTION.into(),
         concurrency: 1,
         time_limit: None,
         out: out.to_path_buf(),

@@ -10,7 +10,7 @@ use serde_json::Value;
 use utoipa::IntoParams;
 
 use super::responses::{BadQuery, NotFound, Unauthorized};
-use super::schemas::JobObject;
+use super::views::JobObject;
 use super::views::{job_view, List};
 use super::Shared;
 use crate::error::ApiError;

@@ -1,14 +1,16 @@
 //! Schemas of the admin objects that have no Rust type of their own: a job as clients see it is
 //! built at run time from its spec and state ([`super::views::job_view`]), so each kind's job
-//! schema is merged from the schemas of [`JobObject`], its request type and its state type (a test
+//! schema is merged from the schemas of its common fields ([`JobObject`]), its request type and
+//! its state type (a test
 //! checks them against real views); plus the multipart upload form and one SSE event of a job's
 //! event stream.
 
-use serde_json::Value;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
+use super::fine_tuning::FineTuningOutput;
+use super::views::JobObject;
 use crate::jobs::dataset::{DatasetSpec, DatasetState};
 use crate::jobs::eval::{EvalJobSpec, EvalState};
 use crate::jobs::finetune::FineTuneSpec;
@@ -33,23 +35,6 @@ pub struct JobError {
     pub code: String,
     pub message: String,
     pub param: Option<String>,
-}
-
-/// Any job, as the job index shows it: the common fields below, then the fields of the kind's
-/// own object (`fine_tuning.job`, `ptr.dataset.job`, `ptr.eval.job` or `ptr.pipeline.job`).
-#[derive(ToSchema)]
-pub struct JobObject {
-    pub id: String,
-    /// `fine_tuning.job`, `ptr.dataset.job`, `ptr.eval.job` or `ptr.pipeline.job`.
-    pub object: String,
-    /// `fine_tune`, `dataset`, `eval` or `pipeline`.
-    pub kind: String,
-    /// `validating_files`, `queued`, `running`, `paused`, `succeeded`, `failed` or `cancelled`.
-    pub status: String,
-    pub created_at: i64,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-    pub error: Option<JobError>,
 }
 
 /// A `kind` job view's schema: one object with the properties of `parts` in turn (a later part's
@@ -134,25 +119,6 @@ job_view_schema!(
     "`ptr.pipeline.job`: the common job fields, the request's fields, and its stages."
 );
 
-/// What a fine-tuning job's view adds to its request, as OpenAI shows it
-/// ([`super::fine_tuning::ft_view`]): defaults filled in, `auto` resolved.
-#[derive(ToSchema)]
-pub struct FineTuningOutput {
-    /// The seed asked for (42 when none was).
-    pub seed: u64,
-    /// The effective `n_epochs`, `batch_size` and `learning_rate_multiplier` (`auto` resolved).
-    pub hyperparameters: Value,
-    /// The tuned model's id once the job succeeded.
-    pub fine_tuned_model: Option<String>,
-    /// The metrics CSV and the loss-curve SVG, once the job succeeded.
-    pub result_files: Vec<String>,
-    pub trained_tokens: Option<u64>,
-    /// Always `ptr-server`.
-    pub organization_id: String,
-    /// Where the trainer wrote the PEFT adapter, once the job succeeded.
-    pub adapter_dir: Option<String>,
-}
-
 /// One SSE event of `GET …/events?stream=true`, as an event-stream parser reads it.
 pub struct JobEventStreamEvent;
 
@@ -184,7 +150,7 @@ mod tests {
     use crate::http::admin::fine_tuning::ft_view;
     use crate::http::admin::views::job_view;
     use crate::store::{JobRow, JobStatus};
-    use serde_json::json;
+    use serde_json::{json, Value};
     use std::collections::BTreeSet;
 
     /// The schema's (required, all) property names.

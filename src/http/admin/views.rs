@@ -3,7 +3,7 @@
 //! kind's own from its spec and state), built as JSON because a job's state is.
 
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::jobs::JobKind;
@@ -159,27 +159,45 @@ impl JobEvent {
     }
 }
 
-/// A job as clients see it: `id`, `object`, `status`, timestamps and `error`, the request's
-/// fields (`spec`), then what the job produced (`state`) — state wins over spec.
+/// Any job, as the job index shows it: the common fields below, then the fields of the kind's
+/// own object (`fine_tuning.job`, `ptr.dataset.job`, `ptr.eval.job` or `ptr.pipeline.job`).
+#[derive(Serialize, ToSchema)]
+pub struct JobObject<'a> {
+    pub id: &'a str,
+    /// `fine_tuning.job`, `ptr.dataset.job`, `ptr.eval.job` or `ptr.pipeline.job`.
+    pub object: &'static str,
+    /// `fine_tune`, `dataset`, `eval` or `pipeline`.
+    pub kind: &'a str,
+    /// `validating_files`, `queued`, `running`, `paused`, `succeeded`, `failed` or `cancelled`.
+    pub status: &'static str,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    #[schema(value_type = Option<super::schemas::JobError>)]
+    pub error: Option<&'a Value>,
+}
+
+/// A job as clients see it: the request's fields (`spec`), then what the job produced (`state`)
+/// — state wins over spec —, then the common fields ([`JobObject`]).
 pub fn job_view(job: &JobRow) -> Value {
-    let kind = JobKind::parse(&job.kind);
     let mut out = Map::new();
-    if let Value::Object(spec) = &job.spec {
-        out.extend(spec.clone());
+    for part in [&job.spec, &job.state] {
+        if let Value::Object(fields) = part {
+            out.extend(fields.clone());
+        }
     }
-    if let Value::Object(state) = &job.state {
-        out.extend(state.clone());
+    let head = JobObject {
+        id: &job.id,
+        object: JobKind::parse(&job.kind).map_or("job", JobKind::object),
+        kind: &job.kind,
+        status: job.status.as_str(),
+        created_at: job.created_at,
+        started_at: job.started_at,
+        finished_at: job.finished_at,
+        error: job.error.as_ref(),
+    };
+    if let Ok(Value::Object(head)) = serde_json::to_value(head) {
+        out.extend(head);
     }
-    out.insert("id".into(), json!(job.id));
-    out.insert(
-        "object".into(),
-        json!(kind.map(JobKind::object).unwrap_or("job")),
-    );
-    out.insert("kind".into(), json!(job.kind));
-    out.insert("status".into(), json!(job.status.as_str()));
-    out.insert("created_at".into(), json!(job.created_at));
-    out.insert("started_at".into(), json!(job.started_at));
-    out.insert("finished_at".into(), json!(job.finished_at));
-    out.insert("error".into(), job.error.clone().unwrap_or(Value::Null));
     Value::Object(out)
 }

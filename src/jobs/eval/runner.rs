@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{EvalJobSpec, EvalState};
 use crate::client::LocalApi;
-use crate::eval::{EvalSpec, Progress, ProgressSink, RoundsMode, SystemSpec, TaskInput};
+use crate::eval::{Decoding, EvalSpec, Progress, ProgressSink, RoundsMode, SystemSpec, TaskInput};
 use crate::jobs::Failure;
 use crate::jobs::{JobContext, JobFailure, JobRunner};
 use crate::store::NewEvent;
@@ -132,14 +132,16 @@ impl EvalRunner {
                 })
                 .collect(),
             systems,
-            rounds: spec.rounds,
+            decoding: Decoding {
+                rounds: spec.rounds,
+                max_tokens: spec.max_tokens,
+                temperature: spec.temperature,
+                instruction: spec
+                    .instruction
+                    .clone()
+                    .unwrap_or_else(|| crate::refine::DEFAULT_INSTRUCTION.to_string()),
+            },
             limit: spec.limit,
-            max_tokens: spec.max_tokens,
-            temperature: spec.temperature,
-            instruction: spec
-                .instruction
-                .clone()
-                .unwrap_or_else(|| crate::refine::DEFAULT_INSTRUCTION.to_string()),
             concurrency: spec.concurrency,
             time_limit: spec
                 .time_limit_minutes
