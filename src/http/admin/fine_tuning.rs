@@ -8,10 +8,9 @@ use serde_json::Value;
 use super::jobs::{create_route, find, list_kind, page_limit, Page};
 use super::responses::{BadBody, BadQuery, NotFound, Unauthorized};
 use super::schemas::FineTuningJob;
-use super::views::{job_view, List};
+use super::views::{ft_view, List};
 use super::Shared;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::jobs::finetune::spec::Hyperparameters;
 use crate::jobs::finetune::{Checkpoint, FineTuneSpec, FineTuneState};
 use crate::jobs::{JobKind, JobState};
 use crate::store::{FileStatus, StoreError};
@@ -65,55 +64,6 @@ async fn check(admin: &super::Admin, spec: &FineTuneSpec) -> Result<(), ApiError
         .check_base(&spec.model)
         .await
         .map_err(|e| ApiError::invalid("model", e))
-}
-
-/// What a fine-tuning job's view adds to its request, as OpenAI shows it ([`ft_view`]):
-/// defaults filled in, `auto` resolved.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct FineTuningOutput {
-    /// The seed asked for (42 when none was).
-    pub seed: u64,
-    /// The effective `n_epochs`, `batch_size` and `learning_rate_multiplier` (`auto` resolved).
-    #[schema(value_type = Value)]
-    pub hyperparameters: Hyperparameters,
-    /// The tuned model's id once the job succeeded.
-    pub fine_tuned_model: Option<String>,
-    /// The metrics CSV and the loss-curve SVG, once the job succeeded.
-    pub result_files: Vec<String>,
-    pub trained_tokens: Option<u64>,
-    /// Always `ptr-server`.
-    pub organization_id: &'static str,
-    /// Where the trainer wrote the PEFT adapter, once the job succeeded.
-    #[schema(value_type = Option<String>)]
-    pub adapter_dir: Option<std::path::PathBuf>,
-}
-
-/// A fine-tuning job as OpenAI shows it: the job view ([`job_view`]) with the
-/// [`FineTuningOutput`] fields, and without the checkpoints (they have their own route).
-pub fn ft_view(job: &crate::store::JobRow) -> Value {
-    let mut v = job_view(job);
-    let Ok(spec) = serde_json::from_value::<FineTuneSpec>(job.spec.clone()) else {
-        return v; // not a stored job's spec (each was checked when the job was created)
-    };
-    let state = FineTuneState::of(job);
-    let output = FineTuningOutput {
-        seed: spec.seed.unwrap_or(42),
-        hyperparameters: state
-            .hyperparameters
-            .unwrap_or_else(|| spec.resolved_hyperparameters()),
-        fine_tuned_model: state.fine_tuned_model,
-        result_files: state.result_files.unwrap_or_default(),
-        trained_tokens: state.trained_tokens,
-        organization_id: "ptr-server",
-        adapter_dir: state.adapter_dir,
-    };
-    if let (Some(view), Ok(Value::Object(output))) =
-        (v.as_object_mut(), serde_json::to_value(output))
-    {
-        view.extend(output);
-        view.remove("checkpoints");
-    }
-    v
 }
 
 /// List fine-tuning jobs, newest first.

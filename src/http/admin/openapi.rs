@@ -25,7 +25,7 @@ use super::{datasets, evals, events, files, fine_tuning, jobs, models, pipelines
     components(schemas(
         views::FileObject, views::Deleted, views::JobEvent, models::AdminModel,
         schemas::FileUpload, views::JobObject, schemas::FineTuningJob, schemas::DatasetJob,
-        schemas::EvalJob, schemas::PipelineJob, schemas::JobError, schemas::JobEventStreamEvent,
+        schemas::EvalJob, schemas::PipelineJob, views::JobError, schemas::JobEventStreamEvent,
         crate::jobs::finetune::Checkpoint, crate::train::report::CheckpointMetrics,
         crate::jobs::finetune::FineTuneSpec, crate::jobs::dataset::DatasetSpec,
         crate::jobs::eval::EvalJobSpec, crate::jobs::pipeline::PipelineSpec,

@@ -9,8 +9,7 @@ use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
-use super::fine_tuning::FineTuningOutput;
-use super::views::JobObject;
+use super::views::{FineTuningOutput, JobObject};
 use crate::jobs::dataset::{DatasetSpec, DatasetState};
 use crate::jobs::eval::{EvalJobSpec, EvalState};
 use crate::jobs::finetune::FineTuneSpec;
@@ -27,14 +26,6 @@ pub struct FileUpload {
     /// `fine-tune` (validated as chat lines on upload), `batch`, `user_data` or `evals`.
     #[schema(example = "fine-tune")]
     pub purpose: String,
-}
-
-/// Why a job failed: a code from the runner (`trainer_failed`, `server_restarted`, …).
-#[derive(ToSchema)]
-pub struct JobError {
-    pub code: String,
-    pub message: String,
-    pub param: Option<String>,
 }
 
 /// A `kind` job view's schema: one object with the properties of `parts` in turn (a later part's
@@ -147,7 +138,7 @@ impl ToSchema for JobEventStreamEvent {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::admin::fine_tuning::ft_view;
+    use crate::http::admin::views::ft_view;
     use crate::http::admin::views::job_view;
     use crate::store::{JobRow, JobStatus};
     use serde_json::{json, Value};

@@ -1,12 +1,15 @@
 //! Rows as the objects clients see: OpenAI's file, list, deletion and event objects, typed (their
 //! schemas are in the OpenAPI document), and the job views of every kind (common fields, then the
-//! kind's own from its spec and state), built as JSON because a job's state is.
+//! kind's own from its spec and state), built as JSON because a job's state is; their common
+//! fields ([`JobObject`]) and a fine-tuning job's OpenAI fields ([`FineTuningOutput`]) are typed.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::jobs::JobKind;
+use crate::jobs::finetune::spec::Hyperparameters;
+use crate::jobs::finetune::{FineTuneSpec, FineTuneState};
+use crate::jobs::{JobKind, JobState};
 use crate::store::{EventRow, FileRow, JobRow};
 
 /// OpenAI's file object.
@@ -173,8 +176,7 @@ pub struct JobObject<'a> {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
-    #[schema(value_type = Option<super::schemas::JobError>)]
-    pub error: Option<&'a Value>,
+    pub error: Option<JobError>,
 }
 
 /// A job as clients see it: the request's fields (`spec`), then what the job produced (`state`)
@@ -194,10 +196,70 @@ pub fn job_view(job: &JobRow) -> Value {
         created_at: job.created_at,
         started_at: job.started_at,
         finished_at: job.finished_at,
-        error: job.error.as_ref(),
+        error: job
+            .error
+            .as_ref()
+            .and_then(|e| JobError::deserialize(e).ok()),
     };
     if let Ok(Value::Object(head)) = serde_json::to_value(head) {
         out.extend(head);
     }
     Value::Object(out)
+}
+
+/// Why a job failed: a code from the runner (`trainer_failed`, `server_restarted`, …).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobError {
+    pub code: String,
+    pub message: String,
+    pub param: Option<String>,
+}
+
+/// What a fine-tuning job's view adds to its request, as OpenAI shows it ([`ft_view`]):
+/// defaults filled in, `auto` resolved.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct FineTuningOutput {
+    /// The seed asked for (42 when none was).
+    pub seed: u64,
+    /// The effective `n_epochs`, `batch_size` and `learning_rate_multiplier` (`auto` resolved).
+    #[schema(value_type = Value)]
+    pub hyperparameters: Hyperparameters,
+    /// The tuned model's id once the job succeeded.
+    pub fine_tuned_model: Option<String>,
+    /// The metrics CSV and the loss-curve SVG, once the job succeeded.
+    pub result_files: Vec<String>,
+    pub trained_tokens: Option<u64>,
+    /// Always `ptr-server`.
+    pub organization_id: &'static str,
+    /// Where the trainer wrote the PEFT adapter, once the job succeeded.
+    #[schema(value_type = Option<String>)]
+    pub adapter_dir: Option<std::path::PathBuf>,
+}
+
+/// A fine-tuning job as OpenAI shows it: the job view ([`job_view`]) with the
+/// [`FineTuningOutput`] fields, and without the checkpoints (they have their own route).
+pub fn ft_view(job: &JobRow) -> Value {
+    let mut v = job_view(job);
+    let Ok(spec) = serde_json::from_value::<FineTuneSpec>(job.spec.clone()) else {
+        return v; // not a stored job's spec (each was checked when the job was created)
+    };
+    let state = FineTuneState::of(job);
+    let output = FineTuningOutput {
+        seed: spec.seed.unwrap_or(42),
+        hyperparameters: state
+            .hyperparameters
+            .unwrap_or_else(|| spec.resolved_hyperparameters()),
+        fine_tuned_model: state.fine_tuned_model,
+        result_files: state.result_files.unwrap_or_default(),
+        trained_tokens: state.trained_tokens,
+        organization_id: "ptr-server",
+        adapter_dir: state.adapter_dir,
+    };
+    if let (Some(view), Ok(Value::Object(output))) =
+        (v.as_object_mut(), serde_json::to_value(output))
+    {
+        view.extend(output);
+        view.remove("checkpoints");
+    }
+    v
 }
