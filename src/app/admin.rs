@@ -9,23 +9,24 @@ use crate::jobs::JobManager;
 use crate::models::ModelManager;
 use crate::store::Store;
 
-/// What the admin routes need.
+/// What the admin routes need: the back office's services, then its two settings.
 pub struct Admin {
-    /// The served models (the admin model routes list, load and unload them).
-    pub models: Arc<ModelManager>,
-    /// The admin token (the admin routes keep only its digest).
-    pub token: String,
+    /// Files, jobs, their events and records, on disk.
     pub store: Arc<Store>,
     pub jobs: Arc<JobManager>,
-    /// Largest file upload in bytes.
-    pub max_file_bytes: usize,
-    /// Checks dataset jobs' requests against the models and files.
-    pub datasets: crate::jobs::dataset::resolve::Resolver,
+    /// The served models (the admin model routes list, load and unload them).
+    pub models: Arc<ModelManager>,
     /// The model registry as fine-tuning jobs see it.
     pub tuned: Arc<dyn crate::jobs::finetune::TunedModels>,
+    /// Checks dataset jobs' requests against the models and files.
+    pub datasets: crate::jobs::dataset::resolve::Resolver,
     /// This server's own `/v1` API in process, bound once its router is built (evaluation and
     /// dataset jobs reach this server's models through it).
     pub local: crate::client::LocalApi,
+    /// The admin token (the admin routes keep only its digest).
+    pub token: String,
+    /// Largest file upload in bytes.
+    pub max_file_bytes: usize,
 }
 
 impl Admin {

@@ -51,15 +51,6 @@ impl Default for RefinementDefaults {
     }
 }
 
-/// How a request is refined, after defaults and validation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RefinePlan {
-    /// The settings in force: what the request set, else the model's defaults.
-    pub settings: RefinementDefaults,
-    /// Round 1's prompt tokens, as counted by the validation step.
-    pub first_prompt_tokens: u32,
-}
-
 /// What a request sets of its refinement; `None` takes the model's default.
 #[derive(Debug, Clone, Default)]
 pub struct PlanAsk {
@@ -67,6 +58,15 @@ pub struct PlanAsk {
     pub instruction: Option<String>,
     pub early_stop: Option<bool>,
     pub max_total_tokens: Option<u32>,
+}
+
+/// How a request is refined, after defaults and validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefinePlan {
+    /// The settings in force: what the request set, else the model's defaults.
+    pub settings: RefinementDefaults,
+    /// Round 1's prompt tokens, as counted by the validation step.
+    pub first_prompt_tokens: u32,
 }
 
 impl RefinePlan {

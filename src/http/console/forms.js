@@ -8,6 +8,24 @@ import { admin, upload, el } from "./api.js";
 const INPUT_FORMATS = ["auto", "question", "gsm8k", "wizardlm", "ptr_sample"];
 const TASKS = ["gsm8k", "arc", "commonsenseqa", "mmlu", "winogrande"];
 
+/// Number fields under `prefix` that start empty, so that the server's default applies:
+/// `{name: label}` → [[prefix + name, label, "number", ""], …].
+function optionalNumbers(prefix, labels) {
+  return Object.entries(labels).map(([name, label]) => [prefix + name, label, "number", ""]);
+}
+
+/// A dataset job's model role (`weak` or `strong`): a model served here, or one at an
+/// OpenAI-compatible endpoint, and how it samples.
+function role(name, label, maxTokens) {
+  return [
+    [`${name}.model`, `${label} model`, "model", ""],
+    [`${name}.base_url`, `${label} base URL (remote, optional)`, "text", ""],
+    [`${name}.api_key_env`, `${label} API key env var`, "text", ""],
+    [`${name}.temperature`, `${label} temperature`, "number", "0.7"],
+    [`${name}.max_tokens`, `${label} max tokens`, "number", maxTokens],
+  ];
+}
+
 /// The fields of each kind's create form: [name, label, type, default, extra].
 export const FORMS = {
   dataset: {
@@ -18,14 +36,8 @@ export const FORMS = {
       ["input_format", "Input format", "select", "auto", { options: INPUT_FORMATS }],
       ["limit", "Limit (records)", "number", ""],
       ["import", "Import (a PTR sample: no generation)", "checkbox", false],
-      ["weak.model", "Weak model", "model", ""],
-      ["weak.temperature", "Weak temperature", "number", "0.7"],
-      ["weak.max_tokens", "Weak max tokens", "number", "128"],
-      ["strong.model", "Strong model", "model", ""],
-      ["strong.base_url", "Strong base URL (remote, optional)", "text", ""],
-      ["strong.api_key_env", "Strong API key env var", "text", ""],
-      ["strong.temperature", "Strong temperature", "number", "0.7"],
-      ["strong.max_tokens", "Strong max tokens", "number", "256"],
+      ...role("weak", "Weak", "128"),
+      ...role("strong", "Strong", "256"),
       ["strong.icl_examples", "In-context examples", "number", ""],
       ["n_thoughts", "Thoughts per record", "number", "2"],
       ["filter.k", "Answer samples (k)", "number", "3"],
@@ -44,17 +56,21 @@ export const FORMS = {
       ["validation_file", "Validation file", "file", "", { purpose: "fine-tune" }],
       ["suffix", "Suffix", "text", ""],
       ["seed", "Seed", "number", ""],
-      ["hyperparameters.n_epochs", "Epochs", "number", ""],
-      ["hyperparameters.batch_size", "Batch size", "number", ""],
-      ["hyperparameters.learning_rate_multiplier", "Learning-rate multiplier", "number", ""],
-      ["ptr.max_steps", "Max steps", "number", ""],
-      ["ptr.max_seq_len", "Max sequence length", "number", ""],
-      ["ptr.checkpoint_every", "Checkpoint every (steps)", "number", ""],
-      ["ptr.answer_weight", "Answer weight", "number", ""],
-      ["ptr.thought_weight", "Thought weight", "number", ""],
-      ["ptr.learning_rate", "Learning rate", "number", ""],
-      ["ptr.warmup_steps", "Warm-up steps", "number", ""],
-      ["ptr.rounds", "Default rounds of the tuned model", "number", ""],
+      ...optionalNumbers("hyperparameters.", {
+        n_epochs: "Epochs",
+        batch_size: "Batch size",
+        learning_rate_multiplier: "Learning-rate multiplier",
+      }),
+      ...optionalNumbers("ptr.", {
+        max_steps: "Max steps",
+        max_seq_len: "Max sequence length",
+        checkpoint_every: "Checkpoint every (steps)",
+        answer_weight: "Answer weight",
+        thought_weight: "Thought weight",
+        learning_rate: "Learning rate",
+        warmup_steps: "Warm-up steps",
+        rounds: "Default rounds of the tuned model",
+      }),
       ["ptr.load_on_success", "Load on success", "checkbox", false],
     ],
   },

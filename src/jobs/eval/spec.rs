@@ -69,7 +69,7 @@ pub struct EvalTask {
 }
 
 /// The second system of a comparison.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompareSystem {
     pub model: String,

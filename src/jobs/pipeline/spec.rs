@@ -229,9 +229,14 @@ mod tests {
         assert_eq!(ft.seed, Some(7));
         let tuned = ["a".to_string(), "b".into(), "c".into()];
         let eval = s.eval_spec(&tuned);
-        assert_eq!(eval.compare.unwrap().model, "a");
-        let more: Vec<_> = eval.more_systems.iter().map(|c| c.model.as_str()).collect();
-        assert_eq!(more, ["b", "c"]);
+        // The tuned models are this server's: no endpoint, no key.
+        let here = |model: &str| CompareSystem {
+            model: model.into(),
+            endpoint: None,
+            api_key_env: None,
+        };
+        assert_eq!(eval.compare, Some(here("a")));
+        assert_eq!(eval.more_systems, [here("b"), here("c")]);
     }
 
     #[test]
