@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -241,20 +240,15 @@ async fn start_local(args: &EvalArgs, models: Vec<String>) -> anyhow::Result<Loc
     api.bind(routes);
     app.start()?;
     eprintln!("loading {} in process", models.join(", "));
-    while !models.iter().all(|m| app.models.resolve(Some(m)).is_ok()) {
-        let failed = app
-            .models
-            .list()
-            .into_iter()
-            .find(|m| m.status == crate::models::ModelState::Failed && models.contains(&m.id));
-        if let Some(m) = failed {
+    for id in &models {
+        // Start-up models are queued by `start`: each is `loading` until its load has ended.
+        let status = app.models.settled(id).await?;
+        if status.status != crate::models::ModelState::Loaded {
             bail!(
-                "the in-process server could not load `{}`: {}",
-                m.id,
-                m.error.unwrap_or_default()
+                "the in-process server could not load `{id}`: {}",
+                status.error.unwrap_or_default()
             );
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Ok(api)
 }
