@@ -204,6 +204,12 @@ impl EvalArgs {
         }
         models
     }
+
+    /// The in-process server's settings: `serve`'s defaults, this command's device, models and
+    /// rounds.
+    fn config(&self) -> anyhow::Result<crate::config::ServeConfig> {
+        ServeArgs::in_process(&self.source, self.device, self.local_models(), self.rounds)
+    }
 }
 
 /// Runs `ptr-server eval`: the evaluation with a progress bar, then the table on stdout.
@@ -233,7 +239,7 @@ const IN_PROCESS: &str = "this process";
 /// Serves `models` from models.toml through the application core's `/v1` router, called in
 /// process, and waits until they are loaded.
 async fn start_local(args: &EvalArgs, models: Vec<String>) -> anyhow::Result<LocalApi> {
-    let config = ServeArgs::in_process(&args.source, args.device, models.clone(), args.rounds)?;
+    let config = args.config()?;
     let app = crate::app::App::build(&config)?;
     let (_, routes) = crate::server::routes(&config, &app);
     let api = LocalApi::default();
@@ -309,6 +315,30 @@ mod tests {
             Command::Eval(args) => *args,
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn the_device_and_the_local_models_reach_the_engine_options() {
+        let a = args(&[
+            "--device",
+            "cuda:1",
+            "--compare-model",
+            "c",
+            "--rounds",
+            "20",
+        ]);
+        let config = a.config().unwrap();
+        assert_eq!(config.device, crate::engine::DeviceSpec::Cuda(1));
+        assert_eq!(config.load, ["m", "c"]);
+        assert!(
+            config.max_rounds >= 20,
+            "the server allows the rounds asked"
+        );
+        let options = crate::app::load_options(&config);
+        assert_eq!(options.device, crate::engine::DeviceSpec::Cuda(1));
+        let cpu = args(&[]).config().unwrap();
+        assert_eq!(cpu.device, crate::engine::DeviceSpec::Cpu);
+        assert_eq!(cpu.load, ["m"]);
     }
 
     #[test]
