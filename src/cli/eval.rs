@@ -214,11 +214,10 @@ impl EvalArgs {
 
 /// Runs `ptr-server eval`: the evaluation with a progress bar, then the table on stdout.
 pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let models = args.local_models();
-    let local = if models.is_empty() {
+    let local = if args.local_models().is_empty() {
         None
     } else {
-        Some(start_local(&args, models).await?)
+        Some(start_local(&args).await?)
     };
     let spec = args.spec(local.as_ref())?;
     let bar = BarSink::new();
@@ -236,17 +235,18 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
 /// The endpoint named in reports for systems this process serves.
 const IN_PROCESS: &str = "this process";
 
-/// Serves `models` from models.toml through the application core's `/v1` router, called in
+/// Serves the local models (those without an endpoint) from models.toml through the application core's `/v1` router, called in
 /// process, and waits until they are loaded.
-async fn start_local(args: &EvalArgs, models: Vec<String>) -> anyhow::Result<LocalApi> {
+async fn start_local(args: &EvalArgs) -> anyhow::Result<LocalApi> {
     let config = args.config()?;
+    let models = &config.load;
     let app = crate::app::App::build(&config)?;
     let (_, routes) = crate::server::routes(&config, &app);
     let api = LocalApi::default();
     api.bind(routes);
     app.start()?;
     eprintln!("loading {} in process", models.join(", "));
-    for id in &models {
+    for id in models {
         // Start-up models are queued by `start`: each is `loading` until its load has ended.
         let status = app.models.settled(id).await?;
         if status.status != crate::models::ModelState::Loaded {
